@@ -1,0 +1,107 @@
+// Tables (drizzle-kit reads this file to write drizzle/). What is stored and what never is: docs/storage.md.
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+const timestamps = {
+  createdAt: integer('created_at', { mode: 'number' }).notNull(),
+  modifiedAt: integer('modified_at', { mode: 'number' }).notNull(),
+};
+
+export const namespaces = sqliteTable('namespaces', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  description: text('description').notNull().default(''),
+  ...timestamps,
+});
+
+export const brokers = sqliteTable(
+  'brokers',
+  {
+    id: text('id').primaryKey(),
+    namespaceId: text('namespace_id')
+      .notNull()
+      .references(() => namespaces.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    authType: text('auth_type', { enum: ['TOKEN'] }).notNull(),
+    /** Seconds a credential lives; null: credentials carry no `exp` unless a request asks for one. */
+    expiration: integer('expiration'),
+    algorithm: text('algorithm', { enum: ['EdDSA', 'ES256'] }).notNull(),
+    /** JSON: `"#"` or `{ "pub": [...], "sub": [...] }`. */
+    defaultTopicAcl: text('default_topic_acl').notNull(),
+    issuer: text('issuer').notNull(),
+    audience: text('audience').notNull(),
+    ...timestamps,
+  },
+  (table) => [uniqueIndex('brokers_namespace_name').on(table.namespaceId, table.name)],
+);
+
+export const signingKeys = sqliteTable(
+  'signing_keys',
+  {
+    brokerId: text('broker_id')
+      .notNull()
+      .references(() => brokers.id, { onDelete: 'cascade' }),
+    kid: text('kid').notNull(),
+    algorithm: text('algorithm', { enum: ['EdDSA', 'ES256'] }).notNull(),
+    /** JSON public JWK. */
+    publicJwk: text('public_jwk').notNull(),
+    /** The private JWK sealed with AES-256-GCM under the key-encryption key; never stored in clear. */
+    sealedPrivateJwk: text('sealed_private_jwk').notNull(),
+    createdAt: integer('created_at', { mode: 'number' }).notNull(),
+    /** Set when a newer key took over signing; the key stays published until its tokens have expired. */
+    retiredAt: integer('retired_at', { mode: 'number' }),
+  },
+  (table) => [primaryKey({ columns: [table.brokerId, table.kid] })],
+);
+
+/** Metadata of issued credentials; the JWT itself is never stored. */
+export const issuedCredentials = sqliteTable(
+  'issued_credentials',
+  {
+    brokerId: text('broker_id')
+      .notNull()
+      .references(() => brokers.id, { onDelete: 'cascade' }),
+    jti: text('jti').notNull(),
+    clientId: text('client_id').notNull(),
+    kid: text('kid').notNull(),
+    issuedAt: integer('issued_at', { mode: 'number' }).notNull(),
+    expiresAt: integer('expires_at', { mode: 'number' }),
+    issuedBy: text('issued_by').notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.brokerId, table.jti] }),
+    index('issued_credentials_client').on(table.brokerId, table.clientId),
+  ],
+);
+
+/** The current revocation list; `expiresAt` is the token's `exp`, so dead entries can be pruned. */
+export const revocations = sqliteTable(
+  'revocations',
+  {
+    brokerId: text('broker_id')
+      .notNull()
+      .references(() => brokers.id, { onDelete: 'cascade' }),
+    jti: text('jti').notNull(),
+    revokedAt: integer('revoked_at', { mode: 'number' }).notNull(),
+    expiresAt: integer('expires_at', { mode: 'number' }),
+    revokedBy: text('revoked_by').notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.brokerId, table.jti] })],
+);
+
+export const adminKeys = sqliteTable('admin_keys', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  /** SHA-256 of the whole key: keys are 256-bit random, so a fast hash is the right tool (no stretching). */
+  secretHash: text('secret_hash').notNull().unique(),
+  /** The last characters of the key, to tell keys apart in listings. */
+  hint: text('hint').notNull(),
+  /** null: every namespace. */
+  namespaceId: text('namespace_id').references(() => namespaces.id, { onDelete: 'cascade' }),
+  permission: text('permission', { enum: ['read', 'write'] }).notNull(),
+  createdAt: integer('created_at', { mode: 'number' }).notNull(),
+  createdBy: text('created_by'),
+});
+
+export const schemaVersionNote = sql`-- see drizzle/ for migrations`;
