@@ -11,7 +11,7 @@ export interface KeyEncryptionKey {
 }
 
 /** `rawKey` is 32 random bytes; the ciphertext names its format version so the scheme can change later. */
-export async function createKeyEncryptionKey(rawKey: Uint8Array): Promise<KeyEncryptionKey> {
+export async function createKeyEncryptionKey(rawKey: Uint8Array<ArrayBuffer>): Promise<KeyEncryptionKey> {
   if (rawKey.byteLength !== 32) throw new TypeError('the key-encryption key must be 32 bytes');
   const key = await crypto.subtle.importKey('raw', rawKey, 'AES-GCM', false, ['encrypt', 'decrypt']);
   return {
@@ -28,9 +28,13 @@ export async function createKeyEncryptionKey(rawKey: Uint8Array): Promise<KeyEnc
       const [version, iv, ciphertext] = sealed.split('.');
       if (version !== FORMAT_VERSION || !iv || !ciphertext) throw new Error('unknown sealed key format');
       const plaintext = await crypto.subtle.decrypt(
-        { name: 'AES-GCM', iv: base64url.decode(iv), additionalData: utf8.encode(associatedData) },
+        {
+          name: 'AES-GCM',
+          iv: new Uint8Array(base64url.decode(iv)),
+          additionalData: utf8.encode(associatedData),
+        },
         key,
-        base64url.decode(ciphertext),
+        new Uint8Array(base64url.decode(ciphertext)),
       );
       return new TextDecoder().decode(plaintext);
     },

@@ -10,6 +10,7 @@ export interface GeneratedSigningKey {
 }
 
 export interface PublicJwk extends JWK {
+  kty: string;
   kid: string;
   alg: SigningAlgorithm;
   use: 'sig';
@@ -31,6 +32,7 @@ export async function generateSigningKey(algorithm: SigningAlgorithm): Promise<G
 /** The JWK as published: only public members, with the kid and algorithm a verifier must pin. */
 export function toPublicJwk(publicJwk: JWK, kid: string, algorithm: SigningAlgorithm): PublicJwk {
   const { kty, crv, x, y } = publicJwk;
+  if (kty === undefined) throw new TypeError('a JWK without kty');
   return { kty, crv, x, ...(y === undefined ? {} : { y }), kid, alg: algorithm, use: 'sig' };
 }
 

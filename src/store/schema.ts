@@ -1,5 +1,4 @@
 // Tables (drizzle-kit reads this file to write drizzle/). What is stored and what never is: docs/storage.md.
-import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 const timestamps = {
@@ -90,6 +89,25 @@ export const revocations = sqliteTable(
   (table) => [primaryKey({ columns: [table.brokerId, table.jti] })],
 );
 
+/**
+ * Every revoke and un-revoke, in order: the feed a verifier follows to keep its in-memory list current
+ * without downloading the whole list again. `seq` is the feed's cursor.
+ */
+export const revocationEvents = sqliteTable(
+  'revocation_events',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    brokerId: text('broker_id')
+      .notNull()
+      .references(() => brokers.id, { onDelete: 'cascade' }),
+    jti: text('jti').notNull(),
+    revoked: integer('revoked', { mode: 'boolean' }).notNull(),
+    expiresAt: integer('expires_at', { mode: 'number' }),
+    at: integer('at', { mode: 'number' }).notNull(),
+  },
+  (table) => [index('revocation_events_broker_seq').on(table.brokerId, table.seq)],
+);
+
 export const adminKeys = sqliteTable('admin_keys', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
@@ -103,5 +121,3 @@ export const adminKeys = sqliteTable('admin_keys', {
   createdAt: integer('created_at', { mode: 'number' }).notNull(),
   createdBy: text('created_by'),
 });
-
-export const schemaVersionNote = sql`-- see drizzle/ for migrations`;

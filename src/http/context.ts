@@ -1,0 +1,12 @@
+// The Hono environment shared by the app and its routes.
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { Actor, Services } from '../service/index.js';
+
+export interface AppEnv {
+  Variables: {
+    actor: Actor;
+    services: Services;
+  };
+}
+
+export type Api = OpenAPIHono<AppEnv>;

@@ -1,0 +1,146 @@
+// /namespaces/{namespace}/brokers: create, list, describe, update, delete; and the public keys.
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Api } from '../context.js';
+import { success } from '../envelope.js';
+import {
+  Broker,
+  BrokerCreate,
+  BrokerParams,
+  BrokerUpdate,
+  JsonWebKeySet,
+  NamespaceParams,
+  PageQuery,
+} from '../schemas.js';
+import { brokerJson, pagedSuccess } from '../views.js';
+import { adminErrors, adminSecurity, errorResponses, jsonBody, jsonResponse, writeErrors } from './common.js';
+
+const tags = ['Brokers'];
+
+type BrokerWire = z.infer<typeof BrokerUpdate>;
+
+function toSettings({ default_topic_acl, ...rest }: BrokerWire) {
+  return { ...rest, ...(default_topic_acl === undefined ? {} : { defaultTopicAcl: default_topic_acl }) };
+}
+
+export function registerBrokerRoutes(api: Api) {
+  api.openapi(
+    createRoute({
+      method: 'post',
+      path: '/namespaces/{namespace}/brokers',
+      tags,
+      summary: 'Create a broker (and its first signing key)',
+      security: adminSecurity,
+      request: { params: NamespaceParams, body: jsonBody(BrokerCreate) },
+      responses: { 200: jsonResponse('The new broker', Broker), ...writeErrors, ...errorResponses(409) },
+    }),
+    async (c) => {
+      const { name, algorithm, auth_type: _, ...settings } = c.req.valid('json');
+      const broker = await c.var.services.brokers.create(c.get('actor'), c.req.valid('param').namespace, {
+        name,
+        ...(algorithm === undefined ? {} : { algorithm }),
+        ...toSettings(settings),
+      });
+      return c.json(success(brokerJson(broker)), 200);
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: '/namespaces/{namespace}/brokers',
+      tags,
+      summary: 'List the brokers of a namespace',
+      security: adminSecurity,
+      request: { params: NamespaceParams, query: PageQuery },
+      responses: { 200: jsonResponse('Brokers, by name', z.array(Broker), true), ...adminErrors },
+    }),
+    async (c) => {
+      const { page, per_page } = c.req.valid('query');
+      const result = await c.var.services.brokers.list(c.get('actor'), c.req.valid('param').namespace, {
+        page,
+        perPage: per_page,
+      });
+      return c.json(pagedSuccess(result, brokerJson), 200);
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: '/namespaces/{namespace}/brokers/{broker}',
+      tags,
+      summary: 'Describe a broker',
+      security: adminSecurity,
+      request: { params: BrokerParams },
+      responses: { 200: jsonResponse('The broker', Broker), ...adminErrors },
+    }),
+    async (c) => {
+      const { namespace, broker } = c.req.valid('param');
+      return c.json(
+        success(brokerJson(await c.var.services.brokers.get(c.get('actor'), namespace, broker))),
+        200,
+      );
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/namespaces/{namespace}/brokers/{broker}',
+      tags,
+      summary: 'Update a broker (description, expiration, default ACL, issuer, audience)',
+      security: adminSecurity,
+      request: { params: BrokerParams, body: jsonBody(BrokerUpdate) },
+      responses: { 200: jsonResponse('The updated broker', Broker), ...writeErrors },
+    }),
+    async (c) => {
+      const { namespace, broker } = c.req.valid('param');
+      const updated = await c.var.services.brokers.update(
+        c.get('actor'),
+        namespace,
+        broker,
+        toSettings(c.req.valid('json')),
+      );
+      return c.json(success(brokerJson(updated)), 200);
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/namespaces/{namespace}/brokers/{broker}',
+      tags,
+      summary: 'Delete a broker with its keys, credential records and revocations',
+      security: adminSecurity,
+      request: { params: BrokerParams },
+      responses: { 200: jsonResponse('Deleted', z.null()), ...adminErrors },
+    }),
+    async (c) => {
+      const { namespace, broker } = c.req.valid('param');
+      await c.var.services.brokers.delete(c.get('actor'), namespace, broker);
+      return c.json(success(null), 200);
+    },
+  );
+}
+
+/** Public: brokers and verifiers fetch the keys without an admin key. */
+export function registerPublicKeyRoutes(api: Api) {
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: '/namespaces/{namespace}/brokers/{broker}/publickeys',
+      tags,
+      summary: 'The broker’s JWKS: every key whose tokens may still be valid (no admin key needed)',
+      request: { params: BrokerParams },
+      responses: {
+        200: jsonResponse('JSON Web Key Set', JsonWebKeySet),
+        ...errorResponses(400, 404),
+      },
+    }),
+    async (c) => {
+      const { namespace, broker } = c.req.valid('param');
+      c.header('Cache-Control', 'public, max-age=60');
+      return c.json(success(await c.var.services.brokers.publicKeys(namespace, broker)), 200);
+    },
+  );
+}

@@ -1,0 +1,64 @@
+// /credentials: issue a batch of signed credentials (GET for curl and wrangler, POST for backends).
+import { createRoute } from '@hono/zod-openapi';
+import type { Api } from '../context.js';
+import { success } from '../envelope.js';
+import { BrokerParams, Credentials, CredentialsBody, CredentialsQuery } from '../schemas.js';
+import { adminSecurity, errorResponses, jsonBody, jsonResponse, writeErrors } from './common.js';
+
+const tags = ['Credentials'];
+const path = '/namespaces/{namespace}/brokers/{broker}/credentials';
+const description =
+  'Each token binds `sub` to its client ID. Expiration: the broker’s and the request’s, the shorter applies; ' +
+  '`-1` asks for no `exp` and is refused when the broker sets an expiration. With `clientid`, exactly those ' +
+  'client IDs get tokens (and `number` is ignored); otherwise `number` ULID client IDs are generated.';
+
+export function registerCredentialRoutes(api: Api) {
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path,
+      tags,
+      summary: 'Issue credentials (query form, as Cloudflare Pub/Sub)',
+      description,
+      security: adminSecurity,
+      request: { params: BrokerParams, query: CredentialsQuery },
+      responses: {
+        200: jsonResponse('Client ID -> JWT', Credentials),
+        ...errorResponses(400, 401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const { namespace, broker } = c.req.valid('param');
+      const issued = await c.var.services.credentials.issue(
+        c.get('actor'),
+        namespace,
+        broker,
+        c.req.valid('query'),
+      );
+      return c.json(success(issued), 200);
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'post',
+      path,
+      tags,
+      summary: 'Issue credentials (JSON body, for backends)',
+      description,
+      security: adminSecurity,
+      request: { params: BrokerParams, body: jsonBody(CredentialsBody) },
+      responses: { 200: jsonResponse('Client ID -> JWT', Credentials), ...writeErrors },
+    }),
+    async (c) => {
+      const { namespace, broker } = c.req.valid('param');
+      const issued = await c.var.services.credentials.issue(
+        c.get('actor'),
+        namespace,
+        broker,
+        c.req.valid('json'),
+      );
+      return c.json(success(issued), 200);
+    },
+  );
+}

@@ -1,0 +1,91 @@
+// /revocations: revoke, list and un-revoke credentials by jti.
+import { createRoute, z } from '@hono/zod-openapi';
+import { ServiceError } from '../../core/errors.js';
+import { MAX_REVOCATIONS_PER_CALL } from '../../service/revocations.js';
+import type { Api } from '../context.js';
+import { success } from '../envelope.js';
+import { BrokerParams, JtiBody, JtiQuery, PageQuery, Revocation } from '../schemas.js';
+import { pagedSuccess, revocationJson } from '../views.js';
+import { adminErrors, adminSecurity, jsonBody, jsonResponse, writeErrors } from './common.js';
+
+const tags = ['Revocations'];
+const path = '/namespaces/{namespace}/brokers/{broker}/revocations';
+
+function requireJtis(jtis: string[]): string[] {
+  if (jtis.length === 0) throw new ServiceError('invalid_input', 'give at least one jti', 'jti');
+  if (jtis.length > MAX_REVOCATIONS_PER_CALL) {
+    throw new ServiceError('invalid_input', `at most ${MAX_REVOCATIONS_PER_CALL} jti per call`, 'jti');
+  }
+  return jtis;
+}
+
+export function registerRevocationRoutes(api: Api) {
+  api.openapi(
+    createRoute({
+      method: 'post',
+      path,
+      tags,
+      summary: 'Revoke credentials by jti (query `jti=A&jti=B` or `jti=A,B`, and/or a JSON body)',
+      description:
+        'Idempotent; unknown jtis are accepted, since a token may be revoked before anyone has seen it. ' +
+        'The revocation keeps the token’s `exp`, so it is pruned once the token has expired anyway.',
+      security: adminSecurity,
+      request: { params: BrokerParams, query: JtiQuery, body: jsonBody(JtiBody, false) },
+      responses: { 200: jsonResponse('The revoked jtis', z.array(z.string())), ...writeErrors },
+    }),
+    async (c) => {
+      const { namespace, broker } = c.req.valid('param');
+      const body = c.req.valid('json') as Partial<z.infer<typeof JtiBody>>;
+      const jtis = requireJtis([...c.req.valid('query').jti, ...(body.jti ?? [])]);
+      return c.json(
+        success(await c.var.services.revocations.revoke(c.get('actor'), namespace, broker, jtis)),
+        200,
+      );
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path,
+      tags,
+      summary: 'List revoked credentials',
+      security: adminSecurity,
+      request: { params: BrokerParams, query: PageQuery },
+      responses: {
+        200: jsonResponse('Revocations, oldest first', z.array(Revocation), true),
+        ...adminErrors,
+      },
+    }),
+    async (c) => {
+      const { namespace, broker } = c.req.valid('param');
+      const { page, per_page } = c.req.valid('query');
+      const result = await c.var.services.revocations.list(c.get('actor'), namespace, broker, {
+        page,
+        perPage: per_page,
+      });
+      return c.json(pagedSuccess(result, revocationJson), 200);
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'delete',
+      path,
+      tags,
+      summary: 'Un-revoke credentials by jti',
+      description: 'Idempotent: un-revoking a jti that is not revoked succeeds.',
+      security: adminSecurity,
+      request: { params: BrokerParams, query: JtiQuery },
+      responses: { 200: jsonResponse('The un-revoked jtis', z.array(z.string())), ...adminErrors },
+    }),
+    async (c) => {
+      const { namespace, broker } = c.req.valid('param');
+      const jtis = requireJtis(c.req.valid('query').jti);
+      return c.json(
+        success(await c.var.services.revocations.unrevoke(c.get('actor'), namespace, broker, jtis)),
+        200,
+      );
+    },
+  );
+}

@@ -1,0 +1,307 @@
+// Wire schemas: request validation and the OpenAPI components, in Cloudflare Pub/Sub's field naming.
+import { z } from '@hono/zod-openapi';
+import {
+  aclFromFilters,
+  clientIdSchema,
+  MAX_FILTERS_PER_DIRECTION,
+  SIGNING_ALGORITHMS,
+  topicAclSchema,
+  topicFilterSchema,
+} from '../core/claims.js';
+import { MAX_EXPIRATION_SECONDS, NO_EXPIRATION } from '../core/expiration.js';
+import { resourceNameSchema } from '../core/names.js';
+import { type IssueRequest, MAX_CREDENTIALS_PER_CALL } from '../service/credentials.js';
+import { MAX_REVOCATIONS_PER_CALL } from '../service/revocations.js';
+
+// ---- building blocks
+
+/** A decimal integer in a query string: no exponents, blanks or fractions sneaking through coercion. */
+function integerParameter(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^-?\d{1,16}$/, 'must be an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+}
+
+/** A query parameter that may be repeated (`?a=1&a=2`); always an array after parsing. */
+function repeatable(item: z.ZodType<string, string>, max: number) {
+  return z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .transform((value) => (value === undefined ? [] : [value].flat()))
+    .pipe(z.array(item).max(max, `at most ${max} values`));
+}
+
+const expirationSeconds = z
+  .number()
+  .int()
+  .min(NO_EXPIRATION)
+  .max(MAX_EXPIRATION_SECONDS)
+  .refine((value) => value !== 0, 'must be a positive number of seconds, or -1 for no expiry');
+
+const jtiSchema = z
+  .string()
+  .regex(/^[0-9A-Za-z_.:-]{1,128}$/, 'a jti is 1 to 128 characters of [0-9A-Za-z_.:-]');
+
+export const timestamp = (ms: number) => new Date(ms).toISOString();
+
+// ---- path parameters
+
+export const NamespaceParams = z.object({
+  namespace: resourceNameSchema.openapi({ param: { name: 'namespace', in: 'path' }, example: 'home' }),
+});
+export const BrokerParams = NamespaceParams.extend({
+  broker: resourceNameSchema.openapi({ param: { name: 'broker', in: 'path' }, example: 'sensors' }),
+});
+export const AdminKeyParams = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
+
+export const PageQuery = z.strictObject({
+  page: integerParameter(1, 1_000_000).optional().default(1),
+  per_page: integerParameter(1, 100).optional().default(50),
+});
+
+// ---- resources
+
+export const TopicAcl = topicAclSchema.openapi('TopicAcl', {
+  description:
+    '`"#"` allows every topic in both directions; otherwise MQTT topic filters per direction (`+` one level, `#` the rest).',
+  example: { pub: ['devices/d1/out/#'], sub: ['devices/d1/in/+'] },
+});
+
+export const Namespace = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    description: z.string(),
+    created_on: z.string(),
+    modified_on: z.string(),
+  })
+  .openapi('Namespace');
+
+export const NamespaceCreate = z
+  .strictObject({ name: resourceNameSchema, description: z.string().max(1024).optional() })
+  .openapi('NamespaceCreate');
+export const NamespaceUpdate = z
+  .strictObject({ description: z.string().max(1024) })
+  .openapi('NamespaceUpdate');
+
+export const Broker = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    namespace: z.string(),
+    description: z.string(),
+    auth_type: z.literal('TOKEN'),
+    expiration: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'Seconds a credential lives; null: no `exp`' }),
+    algorithm: z.enum(SIGNING_ALGORITHMS),
+    default_topic_acl: TopicAcl,
+    issuer: z.string(),
+    audience: z.string(),
+    created_on: z.string(),
+    modified_on: z.string(),
+  })
+  .openapi('Broker');
+
+const brokerSettings = {
+  description: z.string().max(1024).optional(),
+  expiration: z.number().int().min(1).max(MAX_EXPIRATION_SECONDS).nullable().optional(),
+  default_topic_acl: topicAclSchema.optional(),
+  issuer: z.string().min(1).max(256).optional(),
+  audience: z.string().min(1).max(256).optional(),
+};
+
+export const BrokerCreate = z
+  .strictObject({
+    name: resourceNameSchema,
+    auth_type: z.literal('TOKEN').optional(),
+    algorithm: z.enum(SIGNING_ALGORITHMS).optional(),
+    ...brokerSettings,
+  })
+  .openapi('BrokerCreate');
+export const BrokerUpdate = z.strictObject(brokerSettings).openapi('BrokerUpdate');
+
+export const Credentials = z.record(z.string(), z.string()).openapi('Credentials', {
+  description: 'Client ID -> signed JWT (the MQTT password)',
+  example: { '01JDX4Q3N8T7K9ZC5V2M6B1R0A': 'eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9...' },
+});
+
+export const Revocation = z
+  .object({ jti: z.string(), revoked_on: z.string(), expires_on: z.string().nullable() })
+  .openapi('Revocation');
+
+export const JsonWebKeySet = z
+  .object({
+    keys: z.array(
+      z.object({
+        kty: z.string(),
+        crv: z.string().optional(),
+        x: z.string().optional(),
+        y: z.string().optional(),
+        kid: z.string(),
+        alg: z.string(),
+        use: z.literal('sig'),
+      }),
+    ),
+  })
+  .openapi('JsonWebKeySet');
+
+export const AdminKey = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    hint: z.string().openapi({ description: 'The last characters of the key' }),
+    namespace: z.string().nullable(),
+    permission: z.enum(['read', 'write']),
+    created_on: z.string(),
+    created_by: z.string().nullable(),
+  })
+  .openapi('AdminKey');
+export const AdminKeyCreated = AdminKey.extend({
+  key: z.string().openapi({ description: 'The secret: shown once, never again' }),
+}).openapi('AdminKeyCreated');
+export const AdminKeyCreate = z
+  .strictObject({
+    name: z.string().min(1).max(128),
+    namespace: resourceNameSchema.optional(),
+    permission: z.enum(['read', 'write']).default('write'),
+  })
+  .openapi('AdminKeyCreate');
+
+// ---- credentials requests
+
+function toIssueRequest(
+  fields: {
+    number?: number | undefined;
+    clientid: string[];
+    topicAcl?: string[] | z.infer<typeof topicAclSchema> | undefined;
+    pub: string[];
+    sub: string[];
+    expiration?: number | undefined;
+  },
+  ctx: z.RefinementCtx,
+): IssueRequest {
+  const { number = 1, clientid, pub, sub, expiration } = fields;
+  if (new Set(clientid).size !== clientid.length) {
+    ctx.addIssue({ code: 'custom', path: ['clientid'], message: 'client ids must be unique' });
+  }
+  let topicAcl: z.infer<typeof topicAclSchema> | undefined;
+  if (fields.topicAcl !== undefined && !Array.isArray(fields.topicAcl)) {
+    if (pub.length > 0 || sub.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['topicAcl'],
+        message: 'give topicAcl as an object or pub/sub lists',
+      });
+    }
+    topicAcl = fields.topicAcl;
+  } else {
+    topicAcl = aclFromFilters(fields.topicAcl ?? [], pub, sub);
+    if (
+      typeof topicAcl === 'object' &&
+      (topicAcl.pub.length > MAX_FILTERS_PER_DIRECTION || topicAcl.sub.length > MAX_FILTERS_PER_DIRECTION)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['topicAcl'],
+        message: `at most ${MAX_FILTERS_PER_DIRECTION} filters per direction`,
+      });
+    }
+  }
+  return {
+    number,
+    ...(clientid.length > 0 ? { clientIds: clientid } : {}),
+    ...(topicAcl === undefined ? {} : { topicAcl }),
+    ...(expiration === undefined ? {} : { expiration }),
+  };
+}
+
+const credentialType = z.literal('TOKEN').optional();
+
+export const CredentialsQuery = z
+  .strictObject({
+    number: integerParameter(1, MAX_CREDENTIALS_PER_CALL).optional(),
+    type: credentialType,
+    clientid: repeatable(clientIdSchema, MAX_CREDENTIALS_PER_CALL),
+    topicAcl: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    pub: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    sub: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    expiration: integerParameter(NO_EXPIRATION, MAX_EXPIRATION_SECONDS).pipe(expirationSeconds).optional(),
+  })
+  .transform(({ type: _, ...fields }, ctx) => toIssueRequest(fields, ctx));
+
+export const CredentialsBody = z
+  .strictObject({
+    number: z.number().int().min(1).max(MAX_CREDENTIALS_PER_CALL).optional(),
+    type: credentialType,
+    clientid: z.array(clientIdSchema).max(MAX_CREDENTIALS_PER_CALL).optional(),
+    topicAcl: z.union([topicAclSchema, z.array(topicFilterSchema).max(MAX_FILTERS_PER_DIRECTION)]).optional(),
+    pub: z.array(topicFilterSchema).max(MAX_FILTERS_PER_DIRECTION).optional(),
+    sub: z.array(topicFilterSchema).max(MAX_FILTERS_PER_DIRECTION).optional(),
+    expiration: expirationSeconds.optional(),
+  })
+  .openapi('CredentialsRequest')
+  .transform(({ type: _, clientid = [], pub = [], sub = [], ...fields }, ctx) =>
+    toIssueRequest({ ...fields, clientid, pub, sub }, ctx),
+  );
+
+// ---- revocation requests
+
+/** `jti=A&jti=B` or `jti=A,B`. */
+export const JtiQuery = z.strictObject({
+  jti: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .transform((value) => (value === undefined ? [] : [value].flat().flatMap((item) => item.split(','))))
+    .pipe(
+      z.array(jtiSchema).max(MAX_REVOCATIONS_PER_CALL, `at most ${MAX_REVOCATIONS_PER_CALL} jti per call`),
+    ),
+});
+
+export const JtiBody = z
+  .strictObject({ jti: z.array(jtiSchema).min(1).max(MAX_REVOCATIONS_PER_CALL) })
+  .openapi('RevocationRequest');
+
+// ---- envelopes
+
+const ApiErrorSchema = z
+  .object({
+    code: z.number().int(),
+    message: z.string(),
+    error: z.string().openapi({ description: 'Stable error name, e.g. invalid_input, not_found' }),
+    field: z.string().optional(),
+  })
+  .openapi('ApiError');
+
+export const ErrorEnvelope = z
+  .object({
+    success: z.literal(false),
+    errors: z.array(ApiErrorSchema),
+    messages: z.array(z.string()),
+    result: z.null(),
+  })
+  .openapi('ErrorEnvelope');
+
+const ResultInfo = z
+  .object({ page: z.number(), per_page: z.number(), count: z.number(), total_count: z.number() })
+  .openapi('ResultInfo');
+
+export function envelope<T extends z.ZodType>(result: T, paged = false) {
+  return z.object({
+    success: z.literal(true),
+    errors: z.array(ApiErrorSchema),
+    messages: z.array(z.string()),
+    result,
+    ...(paged ? { result_info: ResultInfo } : {}),
+  });
+}

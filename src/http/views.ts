@@ -1,0 +1,64 @@
+// Domain records -> wire JSON (snake_case and ISO timestamps, as Cloudflare's API).
+import type { AdminKeyView } from '../service/admin-keys.js';
+import type { BrokerView } from '../service/brokers.js';
+import type { PageResult } from '../service/paging.js';
+import type { NamespaceRecord, RevocationRecord } from '../store/port.js';
+import { type ResultInfo, success } from './envelope.js';
+import { timestamp } from './schemas.js';
+
+export function namespaceJson(namespace: NamespaceRecord) {
+  return {
+    id: namespace.id,
+    name: namespace.name,
+    description: namespace.description,
+    created_on: timestamp(namespace.createdAt),
+    modified_on: timestamp(namespace.modifiedAt),
+  };
+}
+
+export function brokerJson(broker: BrokerView) {
+  return {
+    id: broker.id,
+    name: broker.name,
+    namespace: broker.namespace,
+    description: broker.description,
+    auth_type: broker.authType,
+    expiration: broker.expiration,
+    algorithm: broker.algorithm,
+    default_topic_acl: broker.defaultTopicAcl,
+    issuer: broker.issuer,
+    audience: broker.audience,
+    created_on: timestamp(broker.createdAt),
+    modified_on: timestamp(broker.modifiedAt),
+  };
+}
+
+export function revocationJson(revocation: RevocationRecord) {
+  return {
+    jti: revocation.jti,
+    revoked_on: timestamp(revocation.revokedAt),
+    expires_on: revocation.expiresAt === null ? null : timestamp(revocation.expiresAt * 1000),
+  };
+}
+
+export function adminKeyJson(key: AdminKeyView) {
+  return {
+    id: key.id,
+    name: key.name,
+    hint: key.hint,
+    namespace: key.namespaceName,
+    permission: key.permission,
+    created_on: timestamp(key.createdAt),
+    created_by: key.createdBy,
+  };
+}
+
+export function pagedSuccess<T, U>(page: PageResult<T>, toJson: (item: T) => U) {
+  const info: ResultInfo = {
+    page: page.page,
+    per_page: page.perPage,
+    count: page.items.length,
+    total_count: page.total,
+  };
+  return success(page.items.map(toJson), info);
+}

@@ -1,0 +1,42 @@
+// A broker's current signing key, unsealed and imported once, then kept in memory (bounded).
+import { importPrivateKey } from '../crypto/keys.js';
+import type { SigningKey } from '../crypto/sign.js';
+import type { BrokerRecord, SigningKeyRecord } from '../store/port.js';
+import type { ServiceDeps } from './deps.js';
+
+const MAX_CACHED_KEYS = 1024;
+
+/** The sealed private key is bound to its broker and kid, so a row copied elsewhere will not open. */
+export function sealingContext(brokerId: string, kid: string): string {
+  return `gatepass:signing-key:${brokerId}:${kid}`;
+}
+
+export function createKeyring({ store, keyEncryptionKey }: ServiceDeps) {
+  const imported = new Map<string, Promise<SigningKey>>();
+
+  function unseal(record: SigningKeyRecord): Promise<SigningKey> {
+    const cacheKey = `${record.brokerId}:${record.kid}`;
+    let key = imported.get(cacheKey);
+    if (!key) {
+      key = keyEncryptionKey
+        .decrypt(record.sealedPrivateJwk, sealingContext(record.brokerId, record.kid))
+        .then((jwk) => importPrivateKey(JSON.parse(jwk), record.algorithm))
+        .then((privateKey) => ({ kid: record.kid, algorithm: record.algorithm, privateKey }));
+      key.catch(() => imported.delete(cacheKey));
+      if (imported.size >= MAX_CACHED_KEYS) imported.delete(imported.keys().next().value!);
+      imported.set(cacheKey, key);
+    }
+    return key;
+  }
+
+  return {
+    async currentSigningKey(broker: BrokerRecord): Promise<SigningKey> {
+      const keys = await store.listSigningKeys(broker.id);
+      const current = keys.find((key) => key.retiredAt === null);
+      if (!current) throw new Error(`broker ${broker.id} has no active signing key`);
+      return unseal(current);
+    },
+  };
+}
+
+export type Keyring = ReturnType<typeof createKeyring>;

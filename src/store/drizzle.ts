@@ -1,0 +1,269 @@
+// The Store on drizzle, for both SQLite drivers: queries are awaited (better-sqlite3 and D1 alike) and every
+// multi-statement write goes through `runAtomically`, which the runtime provides (a transaction on
+// better-sqlite3, `db.batch` on D1, which rejects BEGIN).
+import { and, asc, count, desc, eq, getTableColumns, inArray, isNull, type Table } from 'drizzle-orm';
+import type { BatchItem } from 'drizzle-orm/batch';
+import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
+import type { TopicAcl } from '../core/claims.js';
+import type {
+  AdminKeyRecord,
+  BrokerRecord,
+  IssuedCredentialRecord,
+  NamespaceRecord,
+  RevocationRecord,
+  SigningKeyRecord,
+  Store,
+} from './port.js';
+import * as schema from './schema.js';
+
+export type GatepassDatabase = BaseSQLiteDatabase<'sync' | 'async', unknown, typeof schema>;
+export type RunAtomically = (queries: BatchItem<'sqlite'>[]) => Promise<void>;
+
+/** D1 allows 100 bound parameters per statement; rows are chunked to stay under it on every driver. */
+const MAX_BOUND_PARAMETERS = 100;
+
+/** An id list shares its statement with one broker id. */
+const IDS_PER_STATEMENT = MAX_BOUND_PARAMETERS - 1;
+
+function chunk<T>(rows: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
+  return chunks;
+}
+
+function chunkRows<T>(table: Table, rows: T[]): T[][] {
+  return chunk(rows, Math.floor(MAX_BOUND_PARAMETERS / Object.keys(getTableColumns(table)).length));
+}
+
+/** Both drivers report a violated UNIQUE or PRIMARY KEY constraint in the message (sometimes of the cause). */
+function isUniqueViolation(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (/UNIQUE constraint failed|PRIMARYKEY|SQLITE_CONSTRAINT_UNIQUE/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+type BrokerRow = typeof schema.brokers.$inferSelect;
+type SigningKeyRow = typeof schema.signingKeys.$inferSelect;
+
+function toBroker(row: BrokerRow): BrokerRecord {
+  return { ...row, defaultTopicAcl: JSON.parse(row.defaultTopicAcl) as TopicAcl };
+}
+
+function toSigningKey(row: SigningKeyRow): SigningKeyRecord {
+  return { ...row, publicJwk: JSON.parse(row.publicJwk) };
+}
+
+export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomically): Store {
+  const { namespaces, brokers, signingKeys, issuedCredentials, revocations, revocationEvents, adminKeys } =
+    schema;
+
+  function selectAdminKeyListings() {
+    return db
+      .select({ ...getTableColumns(adminKeys), namespaceName: namespaces.name })
+      .from(adminKeys)
+      .leftJoin(namespaces, eq(adminKeys.namespaceId, namespaces.id))
+      .$dynamic();
+  }
+
+  async function total(query: Promise<Array<{ value: number }>>): Promise<number> {
+    const [row] = await query;
+    return row?.value ?? 0;
+  }
+
+  return {
+    async ping() {
+      await db.select({ value: count() }).from(namespaces).limit(1);
+    },
+
+    async insertNamespace(namespace: NamespaceRecord) {
+      const inserted = await db
+        .insert(namespaces)
+        .values(namespace)
+        .onConflictDoNothing()
+        .returning({ id: namespaces.id });
+      return inserted.length === 1;
+    },
+    async findNamespace(name) {
+      const [row] = await db.select().from(namespaces).where(eq(namespaces.name, name)).limit(1);
+      return row;
+    },
+    async listNamespaces({ offset, limit }, only) {
+      const where = only === undefined ? undefined : eq(namespaces.id, only);
+      const items = await db
+        .select()
+        .from(namespaces)
+        .where(where)
+        .orderBy(asc(namespaces.name))
+        .limit(limit)
+        .offset(offset);
+      return { items, total: await total(db.select({ value: count() }).from(namespaces).where(where)) };
+    },
+    async updateNamespace(id, description, modifiedAt) {
+      const [row] = await db
+        .update(namespaces)
+        .set({ description, modifiedAt })
+        .where(eq(namespaces.id, id))
+        .returning();
+      return row;
+    },
+    async deleteNamespace(id) {
+      await db.delete(namespaces).where(eq(namespaces.id, id));
+    },
+
+    async insertBroker(broker, key) {
+      try {
+        await runAtomically([
+          db.insert(brokers).values({ ...broker, defaultTopicAcl: JSON.stringify(broker.defaultTopicAcl) }),
+          db.insert(signingKeys).values({ ...key, publicJwk: JSON.stringify(key.publicJwk) }),
+        ]);
+        return true;
+      } catch (error) {
+        if (isUniqueViolation(error)) return false;
+        throw error;
+      }
+    },
+    async findBroker(namespaceId, name) {
+      const [row] = await db
+        .select()
+        .from(brokers)
+        .where(and(eq(brokers.namespaceId, namespaceId), eq(brokers.name, name)))
+        .limit(1);
+      return row && toBroker(row);
+    },
+    async listBrokers(namespaceId, { offset, limit }) {
+      const where = eq(brokers.namespaceId, namespaceId);
+      const rows = await db
+        .select()
+        .from(brokers)
+        .where(where)
+        .orderBy(asc(brokers.name))
+        .limit(limit)
+        .offset(offset);
+      return {
+        items: rows.map(toBroker),
+        total: await total(db.select({ value: count() }).from(brokers).where(where)),
+      };
+    },
+    async updateBroker(id, { defaultTopicAcl, ...changes }) {
+      const [row] = await db
+        .update(brokers)
+        .set({
+          ...changes,
+          ...(defaultTopicAcl === undefined ? {} : { defaultTopicAcl: JSON.stringify(defaultTopicAcl) }),
+        })
+        .where(eq(brokers.id, id))
+        .returning();
+      return row && toBroker(row);
+    },
+    async deleteBroker(id) {
+      await db.delete(brokers).where(eq(brokers.id, id));
+    },
+
+    async listSigningKeys(brokerId) {
+      const rows = await db
+        .select()
+        .from(signingKeys)
+        .where(eq(signingKeys.brokerId, brokerId))
+        .orderBy(desc(signingKeys.createdAt));
+      return rows.map(toSigningKey);
+    },
+
+    async insertIssuedCredentials(records: IssuedCredentialRecord[]) {
+      if (records.length === 0) return;
+      await runAtomically(
+        chunkRows(issuedCredentials, records).map((rows) => db.insert(issuedCredentials).values(rows)),
+      );
+    },
+    async findCredentialExpiries(brokerId, jtis) {
+      const expiries = new Map<string, number | null>();
+      for (const ids of chunk(jtis, IDS_PER_STATEMENT)) {
+        const rows = await db
+          .select({ jti: issuedCredentials.jti, expiresAt: issuedCredentials.expiresAt })
+          .from(issuedCredentials)
+          .where(and(eq(issuedCredentials.brokerId, brokerId), inArray(issuedCredentials.jti, ids)));
+        for (const row of rows) expiries.set(row.jti, row.expiresAt);
+      }
+      return expiries;
+    },
+
+    async insertRevocations(brokerId, records: RevocationRecord[]) {
+      if (records.length === 0) return;
+      const rows = records.map((record) => ({ ...record, brokerId }));
+      const events = records.map(({ jti, expiresAt, revokedAt }) => ({
+        brokerId,
+        jti,
+        revoked: true,
+        expiresAt,
+        at: revokedAt,
+      }));
+      await runAtomically([
+        ...chunkRows(revocations, rows).map((part) =>
+          db.insert(revocations).values(part).onConflictDoNothing(),
+        ),
+        ...chunkRows(revocationEvents, events).map((part) => db.insert(revocationEvents).values(part)),
+      ]);
+    },
+    async deleteRevocations(brokerId, jtis, at) {
+      if (jtis.length === 0) return;
+      const events = jtis.map((jti) => ({ brokerId, jti, revoked: false, expiresAt: null, at }));
+      await runAtomically([
+        ...chunk(jtis, IDS_PER_STATEMENT).map((ids) =>
+          db
+            .delete(revocations)
+            .where(and(eq(revocations.brokerId, brokerId), inArray(revocations.jti, ids))),
+        ),
+        ...chunkRows(revocationEvents, events).map((part) => db.insert(revocationEvents).values(part)),
+      ]);
+    },
+    async listRevocations(brokerId, { offset, limit }) {
+      const where = eq(revocations.brokerId, brokerId);
+      const items = await db
+        .select({
+          jti: revocations.jti,
+          revokedAt: revocations.revokedAt,
+          expiresAt: revocations.expiresAt,
+          revokedBy: revocations.revokedBy,
+        })
+        .from(revocations)
+        .where(where)
+        .orderBy(asc(revocations.revokedAt), asc(revocations.jti))
+        .limit(limit)
+        .offset(offset);
+      return { items, total: await total(db.select({ value: count() }).from(revocations).where(where)) };
+    },
+
+    async insertAdminKey(key: AdminKeyRecord) {
+      await db.insert(adminKeys).values(key);
+    },
+    async findAdminKeyByHash(secretHash) {
+      const [row] = await db.select().from(adminKeys).where(eq(adminKeys.secretHash, secretHash)).limit(1);
+      return row;
+    },
+    async findAdminKey(id) {
+      const [row] = await selectAdminKeyListings().where(eq(adminKeys.id, id)).limit(1);
+      return row;
+    },
+    async listAdminKeys({ offset, limit }) {
+      const items = await selectAdminKeyListings()
+        .orderBy(asc(adminKeys.createdAt), asc(adminKeys.id))
+        .limit(limit)
+        .offset(offset);
+      return { items, total: await total(db.select({ value: count() }).from(adminKeys)) };
+    },
+    async countGlobalWriteKeys() {
+      return total(
+        db
+          .select({ value: count() })
+          .from(adminKeys)
+          .where(and(isNull(adminKeys.namespaceId), eq(adminKeys.permission, 'write'))),
+      );
+    },
+    async deleteAdminKey(id) {
+      await db.delete(adminKeys).where(eq(adminKeys.id, id));
+    },
+    async countAdminKeys() {
+      return total(db.select({ value: count() }).from(adminKeys));
+    },
+  };
+}
