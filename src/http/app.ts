@@ -33,8 +33,19 @@ function newApi() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (result.success) return;
-      const errors = result.error.issues.map((issue) =>
-        apiError('invalid_input', issue.message, issue.path.length > 0 ? issue.path.join('.') : undefined),
+      const errors = result.error.issues.flatMap((issue) =>
+        // An unknown key is reported at the object holding it; name the key itself as the field at fault.
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((key) =>
+              apiError('invalid_input', `Unrecognized key: "${key}"`, [...issue.path, key].join('.')),
+            )
+          : [
+              apiError(
+                'invalid_input',
+                issue.message,
+                issue.path.length > 0 ? issue.path.join('.') : undefined,
+              ),
+            ],
       );
       return c.json(failureBody(errors), 400);
     },

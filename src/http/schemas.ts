@@ -11,7 +11,7 @@ import {
 import { MAX_EXPIRATION_SECONDS, NO_EXPIRATION } from '../core/expiration.js';
 import { resourceNameSchema } from '../core/names.js';
 import { type IssueRequest, MAX_CREDENTIALS_PER_CALL } from '../service/credentials.js';
-import { MAX_REVOCATIONS_PER_CALL } from '../service/revocations.js';
+import { MAX_FEED_CHANGES, MAX_REVOCATIONS_PER_CALL } from '../service/revocations.js';
 
 // ---- building blocks
 
@@ -45,6 +45,25 @@ const jtiSchema = z
   .regex(/^[0-9A-Za-z_.:-]{1,128}$/, 'a jti is 1 to 128 characters of [0-9A-Za-z_.:-]');
 
 export const timestamp = (ms: number) => new Date(ms).toISOString();
+
+/** A UTF-16 surrogate not paired with its other half (the `u` flag reads a valid pair as one code point). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * JSON escapes (`"\ud800"`) can carry lone surrogates, which UTF-8 cannot encode: SQLite would store U+FFFD
+ * in their place and MQTT forbids them in topic filters (MQTT 5 §1.5.4). Refuses them anywhere in a body.
+ */
+function wellFormedStrings(value: unknown, ctx: z.RefinementCtx, path: (string | number)[] = []): void {
+  if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value)) {
+      ctx.addIssue({ code: 'custom', path, message: 'must be well-formed Unicode (no lone surrogates)' });
+    }
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => wellFormedStrings(item, ctx, [...path, i]));
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) wellFormedStrings(item, ctx, [...path, key]);
+  }
+}
 
 // ---- path parameters
 
@@ -87,9 +106,11 @@ export const Namespace = z
 
 export const NamespaceCreate = z
   .strictObject({ name: resourceNameSchema, description: z.string().max(1024).optional() })
+  .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('NamespaceCreate');
 export const NamespaceUpdate = z
   .strictObject({ description: z.string().max(1024) })
+  .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('NamespaceUpdate');
 
 export const Broker = z
@@ -128,8 +149,12 @@ export const BrokerCreate = z
     algorithm: z.enum(SIGNING_ALGORITHMS).optional(),
     ...brokerSettings,
   })
+  .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('BrokerCreate');
-export const BrokerUpdate = z.strictObject(brokerSettings).openapi('BrokerUpdate');
+export const BrokerUpdate = z
+  .strictObject(brokerSettings)
+  .superRefine((body, ctx) => wellFormedStrings(body, ctx))
+  .openapi('BrokerUpdate');
 
 export const Credentials = z.record(z.string(), z.string()).openapi('Credentials', {
   description: 'Client ID -> signed JWT (the MQTT password)',
@@ -176,6 +201,7 @@ export const AdminKeyCreate = z
     namespace: resourceNameSchema.optional(),
     permission: z.enum(['read', 'write']).default('write'),
   })
+  .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('AdminKeyCreate');
 
 // ---- credentials requests
@@ -250,6 +276,7 @@ export const CredentialsBody = z
     sub: z.array(topicFilterSchema).max(MAX_FILTERS_PER_DIRECTION).optional(),
     expiration: expirationSeconds.optional(),
   })
+  .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('CredentialsRequest')
   .transform(({ type: _, clientid = [], pub = [], sub = [], ...fields }, ctx) =>
     toIssueRequest({ ...fields, clientid, pub, sub }, ctx),
@@ -267,6 +294,29 @@ export const JtiQuery = z.strictObject({
       z.array(jtiSchema).max(MAX_REVOCATIONS_PER_CALL, `at most ${MAX_REVOCATIONS_PER_CALL} jti per call`),
     ),
 });
+
+export const RevocationListQuery = PageQuery.extend({
+  since: integerParameter(0, Number.MAX_SAFE_INTEGER)
+    .optional()
+    .openapi({ description: 'A feed cursor (0: from the beginning): returns changes instead of the list' }),
+  limit: integerParameter(1, MAX_FEED_CHANGES)
+    .optional()
+    .openapi({ description: `With since: most changes per response (default ${MAX_FEED_CHANGES})` }),
+});
+
+export const RevocationFeed = z
+  .object({
+    changes: z.array(
+      z.object({
+        jti: z.string(),
+        revoked: z.boolean().openapi({ description: 'false: un-revoked' }),
+        exp: z.number().int().nullable().openapi({ description: 'The token’s exp (seconds), when known' }),
+      }),
+    ),
+    cursor: z.string().openapi({ description: 'Pass back as `since`' }),
+    more: z.boolean().openapi({ description: 'More changes are waiting: ask again at once' }),
+  })
+  .openapi('RevocationFeed');
 
 export const JtiBody = z
   .strictObject({ jti: z.array(jtiSchema).min(1).max(MAX_REVOCATIONS_PER_CALL) })
@@ -296,12 +346,19 @@ const ResultInfo = z
   .object({ page: z.number(), per_page: z.number(), count: z.number(), total_count: z.number() })
   .openapi('ResultInfo');
 
-export function envelope<T extends z.ZodType>(result: T, paged = false) {
+/** `paged`: the result is a page, with `result_info`; 'sometimes': only for some queries. */
+export type Paging = boolean | 'sometimes';
+
+export function envelope<T extends z.ZodType>(result: T, paged: Paging = false) {
   return z.object({
     success: z.literal(true),
     errors: z.array(ApiErrorSchema),
     messages: z.array(z.string()),
     result,
-    ...(paged ? { result_info: ResultInfo } : {}),
+    ...(paged === true
+      ? { result_info: ResultInfo }
+      : paged === 'sometimes'
+        ? { result_info: ResultInfo.optional() }
+        : {}),
   });
 }

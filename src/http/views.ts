@@ -2,6 +2,7 @@
 import type { AdminKeyView } from '../service/admin-keys.js';
 import type { BrokerView } from '../service/brokers.js';
 import type { PageResult } from '../service/paging.js';
+import type { RevocationFeedPage } from '../service/revocations.js';
 import type { NamespaceRecord, RevocationRecord } from '../store/port.js';
 import { type ResultInfo, success } from './envelope.js';
 import { timestamp } from './schemas.js';
@@ -38,6 +39,14 @@ export function revocationJson(revocation: RevocationRecord) {
     jti: revocation.jti,
     revoked_on: timestamp(revocation.revokedAt),
     expires_on: revocation.expiresAt === null ? null : timestamp(revocation.expiresAt * 1000),
+  };
+}
+
+export function revocationFeedJson(feed: RevocationFeedPage) {
+  return {
+    changes: feed.changes.map(({ jti, revoked, expiresAt }) => ({ jti, revoked, exp: expiresAt })),
+    cursor: String(feed.cursor),
+    more: feed.more,
   };
 }
 

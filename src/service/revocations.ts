@@ -1,11 +1,20 @@
 // The revocation list: idempotent revoke and un-revoke by jti, listing with the token expiries kept.
-import type { RevocationRecord } from '../store/port.js';
+import type { RevocationEvent, RevocationRecord } from '../store/port.js';
 import type { Actor } from './access.js';
 import type { BrokerService } from './brokers.js';
 import type { ServiceDeps } from './deps.js';
 import { mapPage, type PageRequest, type PageResult, toStorePage } from './paging.js';
 
 export const MAX_REVOCATIONS_PER_CALL = 100;
+export const MAX_FEED_CHANGES = 1000;
+
+export interface RevocationFeedPage {
+  changes: RevocationEvent[];
+  /** Pass back as `since` to get what changed after this page. */
+  cursor: number;
+  /** More changes are waiting: ask again at once. */
+  more: boolean;
+}
 
 export function createRevocationService({ store, clock }: ServiceDeps, brokers: BrokerService) {
   return {
@@ -39,6 +48,21 @@ export function createRevocationService({ store, clock }: ServiceDeps, brokers: 
       const unique = [...new Set(jtis)];
       await store.deleteRevocations(broker.id, unique, clock());
       return unique;
+    },
+
+    /** What changed after `since` (0: from the beginning), so a verifier pulls only the difference. */
+    async changes(
+      actor: Actor,
+      namespaceName: string,
+      brokerName: string,
+      since: number,
+      limit = MAX_FEED_CHANGES,
+    ): Promise<RevocationFeedPage> {
+      const { broker } = await brokers.access(actor, namespaceName, brokerName, 'read');
+      const changes = await store.listRevocationEvents(broker.id, since, limit + 1);
+      const more = changes.length > limit;
+      const page = more ? changes.slice(0, limit) : changes;
+      return { changes: page, cursor: page.at(-1)?.seq ?? since, more };
     },
 
     async list(

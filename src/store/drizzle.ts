@@ -1,7 +1,7 @@
 // The Store on drizzle, for both SQLite drivers: queries are awaited (better-sqlite3 and D1 alike) and every
 // multi-statement write goes through `runAtomically`, which the runtime provides (a transaction on
 // better-sqlite3, `db.batch` on D1, which rejects BEGIN).
-import { and, asc, count, desc, eq, getTableColumns, inArray, isNull, type Table } from 'drizzle-orm';
+import { and, asc, count, desc, eq, getTableColumns, gt, inArray, isNull, type Table } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import type { TopicAcl } from '../core/claims.js';
@@ -231,6 +231,20 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         .limit(limit)
         .offset(offset);
       return { items, total: await total(db.select({ value: count() }).from(revocations).where(where)) };
+    },
+
+    async listRevocationEvents(brokerId, afterSeq, limit) {
+      return db
+        .select({
+          seq: revocationEvents.seq,
+          jti: revocationEvents.jti,
+          revoked: revocationEvents.revoked,
+          expiresAt: revocationEvents.expiresAt,
+        })
+        .from(revocationEvents)
+        .where(and(eq(revocationEvents.brokerId, brokerId), gt(revocationEvents.seq, afterSeq)))
+        .orderBy(asc(revocationEvents.seq))
+        .limit(limit);
     },
 
     async insertAdminKey(key: AdminKeyRecord) {

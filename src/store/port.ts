@@ -58,6 +58,14 @@ export interface RevocationRecord {
   revokedBy: string;
 }
 
+/** One entry of the revocation feed. */
+export interface RevocationEvent {
+  seq: number;
+  jti: string;
+  revoked: boolean;
+  expiresAt: number | null;
+}
+
 export interface AdminKeyRecord {
   id: string;
   name: string;
@@ -118,6 +126,8 @@ export interface Store {
   /** Un-revokes (unknown jtis are fine) and appends to the revocation feed. All or nothing. */
   deleteRevocations(brokerId: string, jtis: string[], at: number): Promise<void>;
   listRevocations(brokerId: string, page: Page): Promise<Paged<RevocationRecord>>;
+  /** Revokes and un-revokes after `afterSeq`, oldest first. */
+  listRevocationEvents(brokerId: string, afterSeq: number, limit: number): Promise<RevocationEvent[]>;
 
   insertAdminKey(key: AdminKeyRecord): Promise<void>;
   findAdminKeyByHash(secretHash: string): Promise<AdminKeyRecord | undefined>;

@@ -86,3 +86,38 @@ describe('revocations', () => {
     expect(await listed()).toEqual([]);
   });
 });
+
+describe('revocation feed', () => {
+  it('returns revokes and un-revokes after a cursor, oldest first, in pages', async () => {
+    await createBroker(server, 'home', 'feed');
+    const feedPath = '/v1/namespaces/home/brokers/feed/revocations';
+    const start = await server.call('GET', `${feedPath}?since=0`);
+    expect(start.body.result).toEqual({ changes: [], cursor: '0', more: false });
+
+    await server.call('POST', `${feedPath}?jti=f1,f2`);
+    await server.call('DELETE', `${feedPath}?jti=f1`);
+    await server.call('POST', `${feedPath}?jti=f3`);
+
+    const first = await server.call('GET', `${feedPath}?since=0&limit=2`);
+    expect(first.body.result.changes).toEqual([
+      { jti: 'f1', revoked: true, exp: null },
+      { jti: 'f2', revoked: true, exp: null },
+    ]);
+    expect(first.body.result.more).toBe(true);
+    const rest = await server.call('GET', `${feedPath}?since=${first.body.result.cursor}`);
+    expect(rest.body.result.changes).toEqual([
+      { jti: 'f1', revoked: false, exp: null },
+      { jti: 'f3', revoked: true, exp: null },
+    ]);
+    expect(rest.body.result.more).toBe(false);
+    const none = await server.call('GET', `${feedPath}?since=${rest.body.result.cursor}`);
+    expect(none.body.result).toEqual({ changes: [], cursor: rest.body.result.cursor, more: false });
+  });
+
+  it('keeps brokers apart: one broker’s feed never shows another’s revocations', async () => {
+    await createBroker(server, 'home', 'other');
+    await server.call('POST', '/v1/namespaces/home/brokers/other/revocations?jti=elsewhere');
+    const feed = await server.call('GET', '/v1/namespaces/home/brokers/feed/revocations?since=0&limit=1000');
+    expect(feed.body.result.changes.map((change: { jti: string }) => change.jti)).not.toContain('elsewhere');
+  });
+});

@@ -1,6 +1,6 @@
 // Route building blocks shared by every resource.
 import type { z } from '@hono/zod-openapi';
-import { ErrorEnvelope, envelope } from '../schemas.js';
+import { ErrorEnvelope, envelope, type Paging } from '../schemas.js';
 
 const errorDescriptions = {
   400: 'Invalid input: `errors[].field` names the field and `message` the reason',
@@ -26,7 +26,7 @@ export function errorResponses(...statuses: ErrorStatus[]) {
   >;
 }
 
-export function jsonResponse<T extends z.ZodType>(description: string, result: T, paged = false) {
+export function jsonResponse<T extends z.ZodType>(description: string, result: T, paged: Paging = false) {
   return { description, content: { 'application/json': { schema: envelope(result, paged) } } };
 }
 

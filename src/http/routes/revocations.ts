@@ -4,8 +4,15 @@ import { ServiceError } from '../../core/errors.js';
 import { MAX_REVOCATIONS_PER_CALL } from '../../service/revocations.js';
 import type { Api } from '../context.js';
 import { success } from '../envelope.js';
-import { BrokerParams, JtiBody, JtiQuery, PageQuery, Revocation } from '../schemas.js';
-import { pagedSuccess, revocationJson } from '../views.js';
+import {
+  BrokerParams,
+  JtiBody,
+  JtiQuery,
+  Revocation,
+  RevocationFeed,
+  RevocationListQuery,
+} from '../schemas.js';
+import { pagedSuccess, revocationFeedJson, revocationJson } from '../views.js';
 import { adminErrors, adminSecurity, jsonBody, jsonResponse, writeErrors } from './common.js';
 
 const tags = ['Revocations'];
@@ -49,17 +56,35 @@ export function registerRevocationRoutes(api: Api) {
       method: 'get',
       path,
       tags,
-      summary: 'List revoked credentials',
+      summary: 'List revoked credentials, or with `since`, follow the feed of changes',
+      description:
+        'Without `since`: the current list, paginated. With `since=<cursor>` (0 at first): the revokes and ' +
+        'un-revokes after the cursor, oldest first, and the cursor to pass next time, so a verifier keeps ' +
+        'its in-memory list current by pulling only what changed.',
       security: adminSecurity,
-      request: { params: BrokerParams, query: PageQuery },
+      request: { params: BrokerParams, query: RevocationListQuery },
       responses: {
-        200: jsonResponse('Revocations, oldest first', z.array(Revocation), true),
+        200: jsonResponse(
+          'Revocations, oldest first; or, with `since`, the changes',
+          z.union([z.array(Revocation), RevocationFeed]),
+          'sometimes',
+        ),
         ...adminErrors,
       },
     }),
     async (c) => {
       const { namespace, broker } = c.req.valid('param');
-      const { page, per_page } = c.req.valid('query');
+      const { page, per_page, since, limit } = c.req.valid('query');
+      if (since !== undefined) {
+        const feed = await c.var.services.revocations.changes(
+          c.get('actor'),
+          namespace,
+          broker,
+          since,
+          limit,
+        );
+        return c.json(success(revocationFeedJson(feed)), 200);
+      }
       const result = await c.var.services.revocations.list(c.get('actor'), namespace, broker, {
         page,
         perPage: per_page,

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config.js';
+
+describe('configuration', () => {
+  it('has defaults for everything', () => {
+    const parsed = parseConfig({});
+    expect(parsed).toEqual({
+      ok: true,
+      config: {
+        PORT: 8787,
+        HOST: '127.0.0.1',
+        GATEPASS_DB: './data/gatepass.db',
+        GATEPASS_ISSUER: 'gatepass',
+        GATEPASS_MAX_BODY_BYTES: 65536,
+      },
+    });
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(parseConfig({ PORT: '', GATEPASS_ADMIN_TOKEN: '' })).toMatchObject({
+      ok: true,
+      config: { PORT: 8787 },
+    });
+  });
+
+  it.each([
+    [{ PORT: '70000' }, 'PORT'],
+    [{ PORT: '80x' }, 'PORT'],
+    [{ GATEPASS_ADMIN_TOKEN: 'short' }, 'GATEPASS_ADMIN_TOKEN'],
+    [{ GATEPASS_KEK: 'not-a-key' }, 'GATEPASS_KEK'],
+    [{ GATEPASS_MAX_BODY_BYTES: '10' }, 'GATEPASS_MAX_BODY_BYTES'],
+  ])('names the bad variable in %j', (env, name) => {
+    const parsed = parseConfig(env);
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.message).toContain(`${name}:`);
+  });
+});
