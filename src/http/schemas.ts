@@ -59,7 +59,7 @@ function wellFormedStrings(value: unknown, ctx: z.RefinementCtx, path: (string |
       ctx.addIssue({ code: 'custom', path, message: 'must be well-formed Unicode (no lone surrogates)' });
     }
   } else if (Array.isArray(value)) {
-    value.forEach((item, i) => wellFormedStrings(item, ctx, [...path, i]));
+    for (const [i, item] of value.entries()) wellFormedStrings(item, ctx, [...path, i]);
   } else if (typeof value === 'object' && value !== null) {
     for (const [key, item] of Object.entries(value)) wellFormedStrings(item, ctx, [...path, key]);
   }
