@@ -71,17 +71,9 @@ export function createAdminKeyService({ store, clock, newId }: ServiceDeps) {
       requireGlobal(actor, 'write');
       const key = await store.findAdminKey(id);
       if (!key) throw notFound('admin key');
-      if (
-        key.namespaceId === null &&
-        key.permission === 'write' &&
-        (await store.countGlobalWriteKeys()) <= 1
-      ) {
-        throw new ServiceError(
-          'conflict',
-          'refusing to delete the last read-write admin key for all namespaces',
-        );
+      if (!(await store.deleteAdminKey(key.id))) {
+        throw new ServiceError('conflict', 'refusing to delete the last read-write admin key for all namespaces');
       }
-      await store.deleteAdminKey(id);
     },
 
     /**

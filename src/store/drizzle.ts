@@ -1,7 +1,22 @@
 // The Store on drizzle, for both SQLite drivers: queries are awaited (better-sqlite3 and D1 alike) and every
 // multi-statement write goes through `runAtomically`, which the runtime provides (a transaction on
 // better-sqlite3, `db.batch` on D1, which rejects BEGIN).
-import { and, asc, count, desc, eq, getTableColumns, gt, inArray, isNull, type Table } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  count,
+  desc,
+  eq,
+  exists,
+  getTableColumns,
+  gt,
+  inArray,
+  isNull,
+  ne,
+  not,
+  or,
+  type Table,
+} from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import type { TopicAcl } from '../core/claims.js';
@@ -265,16 +280,17 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         .offset(offset);
       return { items, total: await total(db.select({ value: count() }).from(adminKeys)) };
     },
-    async countGlobalWriteKeys() {
-      return total(
-        db
-          .select({ value: count() })
-          .from(adminKeys)
-          .where(and(isNull(adminKeys.namespaceId), eq(adminKeys.permission, 'write'))),
-      );
-    },
     async deleteAdminKey(id) {
-      await db.delete(adminKeys).where(eq(adminKeys.id, id));
+      const globalWriter = and(isNull(adminKeys.namespaceId), eq(adminKeys.permission, 'write'));
+      const otherGlobalWriters = db
+        .select({ id: adminKeys.id })
+        .from(adminKeys)
+        .where(and(globalWriter, ne(adminKeys.id, id)));
+      const deleted = await db
+        .delete(adminKeys)
+        .where(and(eq(adminKeys.id, id), or(not(globalWriter!), exists(otherGlobalWriters))))
+        .returning({ id: adminKeys.id });
+      return deleted.length === 1;
     },
     async countAdminKeys() {
       return total(db.select({ value: count() }).from(adminKeys));

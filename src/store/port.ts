@@ -133,8 +133,11 @@ export interface Store {
   findAdminKeyByHash(secretHash: string): Promise<AdminKeyRecord | undefined>;
   findAdminKey(id: string): Promise<AdminKeyListing | undefined>;
   listAdminKeys(page: Page): Promise<Paged<AdminKeyListing>>;
-  /** Keys that can manage everything: deleting the last one would lock every operator out. */
-  countGlobalWriteKeys(): Promise<number>;
-  deleteAdminKey(id: string): Promise<void>;
+  /**
+   * Deletes the key unless it is the last read-write key for all namespaces (that would lock every operator
+   * out), in one statement so that two concurrent deletes cannot both pass the check. Returns false when
+   * it refused.
+   */
+  deleteAdminKey(id: string): Promise<boolean>;
   countAdminKeys(): Promise<number>;
 }
