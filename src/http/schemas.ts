@@ -129,6 +129,16 @@ export const Broker = z
     default_topic_acl: TopicAcl,
     issuer: z.string(),
     audience: z.string(),
+    key_rotation_period: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'Seconds after which the signing key is replaced; null: never' }),
+    max_lifetime: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'Seconds a credential may live from its first issue, across refreshes' }),
     created_on: z.string(),
     modified_on: z.string(),
   })
@@ -140,6 +150,8 @@ const brokerSettings = {
   default_topic_acl: topicAclSchema.optional(),
   issuer: z.string().min(1).max(256).optional(),
   audience: z.string().min(1).max(256).optional(),
+  key_rotation_period: z.number().int().min(3600).max(MAX_EXPIRATION_SECONDS).nullable().optional(),
+  max_lifetime: z.number().int().min(1).max(MAX_EXPIRATION_SECONDS).nullable().optional(),
 };
 
 export const BrokerCreate = z
@@ -187,7 +199,7 @@ export const AdminKey = z
     name: z.string(),
     hint: z.string().openapi({ description: 'The last characters of the key' }),
     namespace: z.string().nullable(),
-    permission: z.enum(['read', 'write']),
+    permission: z.enum(['read', 'write', 'exchange']),
     created_on: z.string(),
     created_by: z.string().nullable(),
   })
@@ -199,7 +211,7 @@ export const AdminKeyCreate = z
   .strictObject({
     name: z.string().min(1).max(128),
     namespace: resourceNameSchema.optional(),
-    permission: z.enum(['read', 'write']).default('write'),
+    permission: z.enum(['read', 'write', 'exchange']).default('write'),
   })
   .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('AdminKeyCreate');

@@ -29,6 +29,8 @@ export function brokerJson(broker: BrokerView) {
     default_topic_acl: broker.defaultTopicAcl,
     issuer: broker.issuer,
     audience: broker.audience,
+    key_rotation_period: broker.keyRotationPeriod,
+    max_lifetime: broker.maxLifetime,
     created_on: timestamp(broker.createdAt),
     modified_on: timestamp(broker.modifiedAt),
   };

@@ -3,7 +3,14 @@
 import { notFound, ServiceError } from '../core/errors.js';
 import type { NamespaceRecord, Store } from '../store/port.js';
 
-export type Permission = 'read' | 'write';
+/** read: look; write: everything in scope; exchange: only trade identities for credentials. */
+export type Permission = 'read' | 'write' | 'exchange';
+
+const granted: Record<Permission, readonly Permission[]> = {
+  read: ['read', 'write'],
+  write: ['write'],
+  exchange: ['exchange', 'write'],
+};
 
 /** The authenticated caller: an admin key. */
 export interface Actor {
@@ -14,8 +21,11 @@ export interface Actor {
 }
 
 export function requirePermission(actor: Actor, needed: Permission): void {
-  if (needed === 'write' && actor.permission !== 'write') {
-    throw new ServiceError('forbidden', 'this admin key is read-only');
+  if (!granted[needed].includes(actor.permission)) {
+    throw new ServiceError(
+      'forbidden',
+      `this admin key has ${actor.permission} permission; ${needed} is needed`,
+    );
   }
 }
 

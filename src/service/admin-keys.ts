@@ -72,7 +72,10 @@ export function createAdminKeyService({ store, clock, newId }: ServiceDeps) {
       const key = await store.findAdminKey(id);
       if (!key) throw notFound('admin key');
       if (!(await store.deleteAdminKey(key.id))) {
-        throw new ServiceError('conflict', 'refusing to delete the last read-write admin key for all namespaces');
+        throw new ServiceError(
+          'conflict',
+          'refusing to delete the last read-write admin key for all namespaces',
+        );
       }
     },
 

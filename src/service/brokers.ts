@@ -11,6 +11,8 @@ import { mapPage, type PageRequest, type PageResult, toStorePage } from './pagin
 export interface BrokerSettings {
   description?: string;
   expiration?: number | null;
+  keyRotationPeriod?: number | null;
+  maxLifetime?: number | null;
   defaultTopicAcl?: TopicAcl;
   issuer?: string;
   audience?: string;
@@ -63,6 +65,8 @@ export function createBrokerService(deps: ServiceDeps) {
         defaultTopicAcl: input.defaultTopicAcl ?? ALL_TOPICS,
         issuer: input.issuer ?? defaultIssuer,
         audience: input.audience ?? defaultAudience(namespace.name, input.name),
+        keyRotationPeriod: input.keyRotationPeriod ?? null,
+        maxLifetime: input.maxLifetime ?? null,
         createdAt: now,
         modifiedAt: now,
       };
@@ -77,6 +81,7 @@ export function createBrokerService(deps: ServiceDeps) {
         ),
         createdAt: now,
         retiredAt: null,
+        removeAfter: null,
       });
       if (!inserted) {
         throw new ServiceError(

@@ -22,12 +22,25 @@ export interface BrokerRecord {
   defaultTopicAcl: TopicAcl;
   issuer: string;
   audience: string;
+  /** Seconds after which the scheduled job replaces the signing key; null: never. */
+  keyRotationPeriod: number | null;
+  /** Seconds a credential may live from its first issue, across refreshes; null: no such limit. */
+  maxLifetime: number | null;
   createdAt: number;
   modifiedAt: number;
 }
 
 export type BrokerChanges = Partial<
-  Pick<BrokerRecord, 'description' | 'expiration' | 'defaultTopicAcl' | 'issuer' | 'audience'>
+  Pick<
+    BrokerRecord,
+    | 'description'
+    | 'expiration'
+    | 'defaultTopicAcl'
+    | 'issuer'
+    | 'audience'
+    | 'keyRotationPeriod'
+    | 'maxLifetime'
+  >
 > & { modifiedAt: number };
 
 export interface SigningKeyRecord {
@@ -38,6 +51,8 @@ export interface SigningKeyRecord {
   sealedPrivateJwk: string;
   createdAt: number;
   retiredAt: number | null;
+  /** When a retired key leaves the JWKS. */
+  removeAfter: number | null;
 }
 
 export interface IssuedCredentialRecord {
@@ -72,7 +87,7 @@ export interface AdminKeyRecord {
   secretHash: string;
   hint: string;
   namespaceId: string | null;
-  permission: 'read' | 'write';
+  permission: 'read' | 'write' | 'exchange';
   createdAt: number;
   createdBy: string | null;
 }

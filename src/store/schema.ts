@@ -30,6 +30,13 @@ export const brokers = sqliteTable(
     defaultTopicAcl: text('default_topic_acl').notNull(),
     issuer: text('issuer').notNull(),
     audience: text('audience').notNull(),
+    /** Seconds after which the scheduled job replaces the signing key; null: never. */
+    keyRotationPeriod: integer('key_rotation_period'),
+    /**
+     * Seconds a credential may live counted from its first issue, across refreshes and exchanges; null: no
+     * limit beyond `expiration`.
+     */
+    maxLifetime: integer('max_lifetime'),
     ...timestamps,
   },
   (table) => [uniqueIndex('brokers_namespace_name').on(table.namespaceId, table.name)],
@@ -50,6 +57,8 @@ export const signingKeys = sqliteTable(
     createdAt: integer('created_at', { mode: 'number' }).notNull(),
     /** Set when a newer key took over signing; the key stays published until its tokens have expired. */
     retiredAt: integer('retired_at', { mode: 'number' }),
+    /** When a retired key leaves the JWKS: after the last token it signed expires (or a bounded overlap). */
+    removeAfter: integer('remove_after', { mode: 'number' }),
   },
   (table) => [primaryKey({ columns: [table.brokerId, table.kid] })],
 );
@@ -90,6 +99,27 @@ export const revocations = sqliteTable(
 );
 
 /**
+ * What a broker trusts for token exchange: a JWT issuer (JWKS URL or shared HMAC secret) or a webhook.
+ * `settings` is JSON whose secrets (HMAC secret, webhook headers) are sealed under the key-encryption key.
+ */
+export const identitySources = sqliteTable(
+  'identity_sources',
+  {
+    id: text('id').primaryKey(),
+    brokerId: text('broker_id')
+      .notNull()
+      .references(() => brokers.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    kind: text('kind', { enum: ['jwt', 'webhook'] }).notNull(),
+    settings: text('settings').notNull(),
+    /** JSON: `{ clientId, pub, sub }` templates with `${...}` placeholders filling whole topic levels. */
+    aclTemplate: text('acl_template').notNull(),
+    ...timestamps,
+  },
+  (table) => [uniqueIndex('identity_sources_broker_name').on(table.brokerId, table.name)],
+);
+
+/**
  * Every revoke and un-revoke, in order: the feed a verifier follows to keep its in-memory list current
  * without downloading the whole list again. `seq` is the feed's cursor.
  */
@@ -117,7 +147,8 @@ export const adminKeys = sqliteTable('admin_keys', {
   hint: text('hint').notNull(),
   /** null: every namespace. */
   namespaceId: text('namespace_id').references(() => namespaces.id, { onDelete: 'cascade' }),
-  permission: text('permission', { enum: ['read', 'write'] }).notNull(),
+  /** read, write, or exchange: may only trade identities for credentials (token exchange, refresh). */
+  permission: text('permission', { enum: ['read', 'write', 'exchange'] }).notNull(),
   createdAt: integer('created_at', { mode: 'number' }).notNull(),
   createdBy: text('created_by'),
 });

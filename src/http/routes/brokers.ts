@@ -18,8 +18,13 @@ const tags = ['Brokers'];
 
 type BrokerWire = z.infer<typeof BrokerUpdate>;
 
-function toSettings({ default_topic_acl, ...rest }: BrokerWire) {
-  return { ...rest, ...(default_topic_acl === undefined ? {} : { defaultTopicAcl: default_topic_acl }) };
+function toSettings({ default_topic_acl, key_rotation_period, max_lifetime, ...rest }: BrokerWire) {
+  return {
+    ...rest,
+    ...(default_topic_acl === undefined ? {} : { defaultTopicAcl: default_topic_acl }),
+    ...(key_rotation_period === undefined ? {} : { keyRotationPeriod: key_rotation_period }),
+    ...(max_lifetime === undefined ? {} : { maxLifetime: max_lifetime }),
+  };
 }
 
 export function registerBrokerRoutes(api: Api) {
