@@ -1,20 +1,14 @@
-// Configuration: one zod schema over environment variables, parsed only by the runtimes.
+// Configuration: one zod schema over environment variables, parsed only by the runtimes. The settings both
+// runtimes share are defined once; Node adds where it listens and its SQLite file, Workers require the
+// key-encryption key as a secret (there is no filesystem to generate one into).
 import { z } from 'zod';
 
 const base64urlKey = z
   .string()
   .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url-encoded (43 characters)');
 
-export const configSchema = z.object({
-  PORT: z
-    .string()
-    .regex(/^\d{1,5}$/, 'must be a port number')
-    .transform(Number)
-    .pipe(z.number().int().min(0).max(65535))
-    .default(8787),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  /** The SQLite file (Node runtime). */
-  GATEPASS_DB: z.string().min(1).default('./data/gatepass.db'),
+/** Settings with the same meaning on Node and on Workers. */
+const sharedConfigShape = {
   /** The first admin key, instead of a generated one. */
   GATEPASS_ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').max(512).optional(),
   /** Key-encryption key for signing keys at rest; generated into the data folder when absent (Node). */
@@ -33,19 +27,51 @@ export const configSchema = z.object({
         .max(16 * 1024 * 1024),
     )
     .default(64 * 1024),
+};
+
+export const configSchema = z.object({
+  PORT: z
+    .string()
+    .regex(/^\d{1,5}$/, 'must be a port number')
+    .transform(Number)
+    .pipe(z.number().int().min(0).max(65535))
+    .default(8787),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /** The SQLite file (Node runtime). */
+  GATEPASS_DB: z.string().min(1).default('./data/gatepass.db'),
+  ...sharedConfigShape,
+});
+
+/** Workers: no listener or file to configure, and the key-encryption key must come from a secret. */
+export const workerConfigSchema = z.object({
+  ...sharedConfigShape,
+  GATEPASS_KEK: z
+    .string({ error: 'required on Workers: set it with `wrangler secret put GATEPASS_KEK`' })
+    .pipe(base64urlKey),
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 
-export type ConfigResult = { ok: true; config: Config } | { ok: false; message: string };
+export type ParseResult<T> = { ok: true; config: T } | { ok: false; message: string };
+export type ConfigResult = ParseResult<Config>;
 
-/** Empty variables count as unset, as shells and .env files often leave them. */
-export function parseConfig(env: Record<string, string | undefined>): ConfigResult {
+/** Empty variables count as unset, as shells and .env files often leave them; non-strings are ignored. */
+function parseWith<S extends z.ZodType>(schema: S, env: Record<string, unknown>): ParseResult<z.infer<S>> {
   const present = Object.fromEntries(
-    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+    Object.entries(env).filter(([, value]) => typeof value === 'string' && value !== ''),
   );
-  const parsed = configSchema.safeParse(present);
+  const parsed = schema.safeParse(present);
   if (parsed.success) return { ok: true, config: parsed.data };
   const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
   return { ok: false, message: `invalid configuration:\n${problems.join('\n')}` };
+}
+
+export function parseConfig(env: Record<string, string | undefined>): ConfigResult {
+  return parseWith(configSchema, env);
+}
+
+/** The Worker's vars and secrets; bindings (the D1 database) are not strings and are left out. */
+export function parseWorkerConfig(env: Record<string, unknown>): ParseResult<WorkerConfig> {
+  return parseWith(workerConfigSchema, env);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config.js';
+import { parseConfig, parseWorkerConfig } from '../src/config.js';
 
 describe('configuration', () => {
   it('has defaults for everything', () => {
@@ -33,5 +33,23 @@ describe('configuration', () => {
     const parsed = parseConfig(env);
     expect(parsed.ok).toBe(false);
     expect(!parsed.ok && parsed.message).toContain(`${name}:`);
+  });
+});
+
+describe('configuration on Workers', () => {
+  const kek = 'dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM';
+
+  it('needs the key-encryption key, ignores bindings and the Node-only settings', () => {
+    expect(parseWorkerConfig({ DB: {}, GATEPASS_KEK: kek, PORT: 'not a port', GATEPASS_DB: 'x' })).toEqual({
+      ok: true,
+      config: { GATEPASS_KEK: kek, GATEPASS_ISSUER: 'gatepass', GATEPASS_MAX_BODY_BYTES: 65536 },
+    });
+    const missing = parseWorkerConfig({ DB: {}, GATEPASS_KEK: '' });
+    expect(!missing.ok && missing.message).toContain('GATEPASS_KEK: required on Workers');
+  });
+
+  it('validates the shared settings as on Node', () => {
+    const parsed = parseWorkerConfig({ GATEPASS_KEK: kek, GATEPASS_ADMIN_TOKEN: 'short' });
+    expect(!parsed.ok && parsed.message).toContain('GATEPASS_ADMIN_TOKEN:');
   });
 });

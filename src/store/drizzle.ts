@@ -263,7 +263,8 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
     },
 
     async insertAdminKey(key: AdminKeyRecord) {
-      await db.insert(adminKeys).values(key);
+      // Two instances bootstrapping the same configured key at once insert the same hash: one wins, fine.
+      await db.insert(adminKeys).values(key).onConflictDoNothing({ target: adminKeys.secretHash });
     },
     async findAdminKeyByHash(secretHash) {
       const [row] = await db.select().from(adminKeys).where(eq(adminKeys.secretHash, secretHash)).limit(1);

@@ -6,6 +6,9 @@ import { parseConfig } from '../../src/config.js';
 import type { Clock } from '../../src/core/clock.js';
 import type { LogLine } from '../../src/http/app.js';
 import { type RunningServer, startServer } from '../../src/runtime/node.js';
+import { type Call, createCall } from './call.js';
+
+export type { ApiResponse, CallOptions } from './call.js';
 
 export const ADMIN_TOKEN = 'gpk_test-admin-token-0123456789abcdef';
 
@@ -14,25 +17,11 @@ export interface TestServer extends RunningServer {
   dbPath: string;
   logs: LogLine[];
   /** Calls the API with the bootstrap admin key unless `token` says otherwise (null: no key). */
-  call(method: string, path: string, options?: CallOptions): Promise<ApiResponse>;
+  call: Call;
   /** Stops the server and starts it again on the same database file. */
   restart(): Promise<void>;
   /** Stops the server and deletes its data folder. */
   destroy(): Promise<void>;
-}
-
-export interface CallOptions {
-  token?: string | null;
-  json?: unknown;
-  body?: string;
-  headers?: Record<string, string>;
-}
-
-export interface ApiResponse {
-  status: number;
-  headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read whatever the envelope holds
-  body: any;
 }
 
 export interface TestServerOptions {
@@ -77,23 +66,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       await server.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
-    async call(method, path, { token = ADMIN_TOKEN, json, body, headers = {} } = {}) {
-      const response = await fetch(`${server.url}${path}`, {
-        method,
-        headers: {
-          ...(token === null ? {} : { authorization: `Bearer ${token}` }),
-          ...(json === undefined ? {} : { 'content-type': 'application/json' }),
-          ...headers,
-        },
-        ...(json === undefined ? (body === undefined ? {} : { body }) : { body: JSON.stringify(json) }),
-      });
-      const text = await response.text();
-      let parsedBody: unknown = text;
-      try {
-        parsedBody = JSON.parse(text);
-      } catch {}
-      return { status: response.status, headers: response.headers, body: parsedBody };
-    },
+    call: createCall(() => server.url, ADMIN_TOKEN),
   };
   return testServer;
 }

@@ -1,0 +1,245 @@
+// The API contract every runtime must keep: one suite, run against the Node server (better-sqlite3) and the
+// Worker in workerd (D1), over real HTTP.
+import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isUlid } from '../../src/core/ids.js';
+import type { Call } from '../support/call.js';
+
+export interface ContractTarget {
+  url: string;
+  /** Calls with an admin key for all namespaces unless `token` says otherwise (null: no key). */
+  call: Call;
+  destroy(): Promise<void>;
+}
+
+const NS = 'contract';
+const OTHER_NS = 'contract-other';
+const BROKER = 'sensors';
+const LIFETIME = 3600;
+const broker = `/v1/namespaces/${NS}/brokers/${BROKER}`;
+
+export function describeApiContract(name: string, startTarget: () => Promise<ContractTarget>) {
+  describe(`API contract: ${name}`, () => {
+    let target: ContractTarget;
+    let call: Call;
+
+    beforeAll(async () => {
+      target = await startTarget();
+      call = target.call;
+    });
+    afterAll(async () => {
+      await target?.destroy();
+    });
+
+    async function ok(method: string, path: string, options?: Parameters<Call>[2]) {
+      const response = await call(method, path, options);
+      expect(response.status, `${method} ${path}: ${JSON.stringify(response.body)}`).toBe(200);
+      expect(response.body.success).toBe(true);
+      return response.body.result;
+    }
+
+    async function jwks(path = broker) {
+      return createLocalJWKSet(await ok('GET', `${path}/publickeys`, { token: null }));
+    }
+
+    function expectError(
+      response: Awaited<ReturnType<Call>>,
+      status: number,
+      error: string,
+      field?: string,
+    ): void {
+      expect(response.status, JSON.stringify(response.body)).toBe(status);
+      expect(response.body).toMatchObject({ success: false, result: null });
+      expect(response.body.errors[0]).toMatchObject({ error, ...(field === undefined ? {} : { field }) });
+    }
+
+    it('creates a namespace and a broker', async () => {
+      expect(await ok('POST', '/v1/namespaces', { json: { name: NS } })).toMatchObject({ name: NS });
+      expect(await ok('POST', '/v1/namespaces', { json: { name: OTHER_NS } })).toMatchObject({
+        name: OTHER_NS,
+      });
+      const created = await ok('POST', `/v1/namespaces/${NS}/brokers`, {
+        json: { name: BROKER, expiration: LIFETIME },
+      });
+      expect(created).toMatchObject({
+        name: BROKER,
+        namespace: NS,
+        expiration: LIFETIME,
+        algorithm: 'EdDSA',
+        audience: `${BROKER}.${NS}`,
+      });
+      await ok('POST', `/v1/namespaces/${OTHER_NS}/brokers`, { json: { name: BROKER } });
+      expect(await ok('GET', broker)).toMatchObject({ name: BROKER, expiration: LIFETIME });
+    });
+
+    it('issues 100 credentials in one call, each verifying against the served JWKS', async () => {
+      const before = Math.floor(Date.now() / 1000);
+      const credentials: Record<string, string> = await ok('GET', `${broker}/credentials?number=100`);
+      const entries = Object.entries(credentials);
+      expect(entries).toHaveLength(100);
+      const keys = await jwks();
+      const jtis = new Set<string>();
+      for (const [clientId, token] of entries) {
+        expect(isUlid(clientId)).toBe(true);
+        const { payload } = await jwtVerify(token, keys, {
+          issuer: 'gatepass',
+          audience: `${BROKER}.${NS}`,
+          algorithms: ['EdDSA'],
+          typ: 'JWT',
+        });
+        expect(payload.sub).toBe(clientId);
+        expect(payload.topicAcl).toBe('#');
+        expect(payload.iat).toBeGreaterThanOrEqual(before - 1);
+        expect(payload.exp! - payload.iat!).toBe(LIFETIME);
+        jtis.add(payload.jti!);
+      }
+      expect(jtis.size).toBe(100);
+
+      // All 100 records were stored: revoking them all (one call, 100 rows and 100 feed events) keeps each
+      // token's exp, which only the issued-credential record holds.
+      expect(await ok('POST', `${broker}/revocations`, { json: { jti: [...jtis] } })).toHaveLength(100);
+      const listed: Array<{ jti: string; expires_on: string | null }> = await ok(
+        'GET',
+        `${broker}/revocations?per_page=100`,
+      );
+      expect(listed).toHaveLength(100);
+      const expiries = new Map(
+        Object.values(credentials).map((token) => {
+          const { jti, exp } = decodeJwt(token);
+          return [jti!, new Date(exp! * 1000).toISOString()];
+        }),
+      );
+      for (const entry of listed) expect(entry.expires_on).toBe(expiries.get(entry.jti));
+      await ok('DELETE', `${broker}/revocations?jti=${[...jtis].slice(0, 50).join(',')}`);
+      await ok('DELETE', `${broker}/revocations?jti=${[...jtis].slice(50).join(',')}`);
+      expect(await ok('GET', `${broker}/revocations`)).toEqual([]);
+    });
+
+    it('issues for given client ids with a topic ACL, in the query form and the JSON form', async () => {
+      const query = await ok(
+        'GET',
+        `${broker}/credentials?clientid=device-1&clientid=device-2&pub=rooms/%2B/temp&sub=alerts/%23&expiration=60`,
+      );
+      expect(Object.keys(query)).toEqual(['device-1', 'device-2']);
+      const { payload } = await jwtVerify(query['device-1'], await jwks());
+      expect(payload).toMatchObject({
+        sub: 'device-1',
+        topicAcl: { pub: ['rooms/+/temp'], sub: ['alerts/#'] },
+      });
+      expect(payload.exp! - payload.iat!).toBe(60);
+
+      const body = await ok('POST', `${broker}/credentials`, {
+        json: { clientid: ['backend'], topicAcl: { pub: ['a/b'], sub: [] } },
+      });
+      const verified = await jwtVerify(body.backend, await jwks(), { audience: `${BROKER}.${NS}` });
+      expect(verified.payload).toMatchObject({ sub: 'backend', topicAcl: { pub: ['a/b'], sub: [] } });
+      expect(verified.payload.exp! - verified.payload.iat!).toBe(LIFETIME);
+    });
+
+    it('revokes, lists, un-revokes, and reports both in the feed', async () => {
+      const [a, b] = Object.values(await ok('GET', `${broker}/credentials?number=2`)).map(
+        (token) => decodeJwt(token as string).jti!,
+      );
+      const start = await ok('GET', `${broker}/revocations?since=0`);
+      expect(await ok('POST', `${broker}/revocations?jti=${a}&jti=${b}`)).toEqual([a, b]);
+      // Idempotent, and unknown jtis are accepted.
+      await ok('POST', `${broker}/revocations?jti=${a},never-issued`);
+      const listed: Array<{ jti: string }> = await ok('GET', `${broker}/revocations`);
+      expect(listed.map((entry) => entry.jti).sort()).toEqual([a, b, 'never-issued'].sort());
+
+      expect(await ok('DELETE', `${broker}/revocations?jti=${a}&jti=never-issued`)).toEqual([
+        a,
+        'never-issued',
+      ]);
+      expect((await ok('GET', `${broker}/revocations`)).map((entry: { jti: string }) => entry.jti)).toEqual([
+        b,
+      ]);
+
+      const feed = await ok('GET', `${broker}/revocations?since=${start.cursor}`);
+      expect(feed.more).toBe(false);
+      // Replaying the feed in order gives the current state (a repeated revoke may appear twice).
+      const state = new Map<string, boolean>();
+      for (const change of feed.changes as Array<{ jti: string; revoked: boolean }>) {
+        state.set(change.jti, change.revoked);
+      }
+      expect(Object.fromEntries(state)).toEqual({ [a!]: false, [b!]: true, 'never-issued': false });
+      expect(feed.changes.slice(0, 2).map((change: { jti: string }) => change.jti)).toEqual([a, b]);
+      expect(feed.changes[0].exp).toBeTypeOf('number');
+      const after = await ok('GET', `${broker}/revocations?since=${feed.cursor}`);
+      expect(after).toMatchObject({ changes: [], cursor: feed.cursor, more: false });
+    });
+
+    it('serves public keys without an admin key, and nothing else', async () => {
+      const keys = await ok('GET', `${broker}/publickeys`, { token: null });
+      expect(keys.keys).toHaveLength(1);
+      expect(keys.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
+      expect(keys.keys[0].d).toBeUndefined();
+      expectError(await call('GET', broker, { token: null }), 401, 'unauthorized');
+      expectError(
+        await call('GET', '/v1/namespaces', { token: `gpk_${'x'.repeat(43)}` }),
+        401,
+        'unauthorized',
+      );
+    });
+
+    it('answers errors in the envelope: 400 with the field, 404, 409, 415', async () => {
+      expectError(await call('GET', `${broker}/credentials?number=101`), 400, 'invalid_input', 'number');
+      expectError(
+        await call('POST', '/v1/namespaces', { json: { name: 'Not A Label' } }),
+        400,
+        'invalid_input',
+        'name',
+      );
+      expectError(await call('GET', '/v1/namespaces/nowhere'), 404, 'not_found');
+      expectError(await call('GET', `/v1/namespaces/${NS}/brokers/nobody/credentials`), 404, 'not_found');
+      expectError(await call('GET', '/v1/no-such-route'), 404, 'not_found');
+      expectError(await call('POST', '/v1/namespaces', { json: { name: NS } }), 409, 'conflict');
+      expectError(
+        await call('POST', `/v1/namespaces/${NS}/brokers`, { json: { name: BROKER } }),
+        409,
+        'conflict',
+      );
+      expectError(
+        await call('POST', '/v1/namespaces', {
+          body: JSON.stringify({ name: 'plain' }),
+          headers: { 'content-type': 'text/plain' },
+        }),
+        415,
+        'unsupported_media_type',
+      );
+    });
+
+    it('serves the same API under the Cloudflare-compatible prefix', async () => {
+      const result = await ok('GET', `/client/v4/accounts/any/pubsub/namespaces/${NS}/brokers/${BROKER}`);
+      expect(result).toMatchObject({ name: BROKER, namespace: NS });
+    });
+
+    it('keeps a namespace-scoped admin key inside its namespace: elsewhere is 404', async () => {
+      const created = await ok('POST', '/v1/admin-keys', {
+        json: { name: 'contract tenant', namespace: NS, permission: 'write' },
+      });
+      expect(created).toMatchObject({ namespace: NS, permission: 'write' });
+      const token: string = created.key;
+      expect(token).toMatch(/^gpk_/);
+
+      const own = await ok('GET', `${broker}/credentials?number=1`, { token });
+      expect(Object.keys(own)).toHaveLength(1);
+      const other = `/v1/namespaces/${OTHER_NS}`;
+      expectError(await call('GET', other, { token }), 404, 'not_found');
+      expectError(await call('GET', `${other}/brokers/${BROKER}`, { token }), 404, 'not_found');
+      expectError(await call('GET', `${other}/brokers/${BROKER}/credentials`, { token }), 404, 'not_found');
+      expectError(
+        await call('POST', `${other}/brokers/${BROKER}/revocations?jti=x`, { token }),
+        404,
+        'not_found',
+      );
+      const visible: Array<{ name: string }> = await ok('GET', '/v1/namespaces', { token });
+      expect(visible.map((namespace) => namespace.name)).toEqual([NS]);
+    });
+
+    it('reports healthy', async () => {
+      const response = await call('GET', '/healthz', { token: null });
+      expect(response).toMatchObject({ status: 200, body: { status: 'ok' } });
+    });
+  });
+}
