@@ -7,6 +7,15 @@ const base64urlKey = z
   .string()
   .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url-encoded (43 characters)');
 
+/** A whole number of seconds in [min, max]. */
+function seconds(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d{1,10}$/, 'must be a number of seconds')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+}
+
 /** Settings with the same meaning on Node and on Workers. */
 const sharedConfigShape = {
   /** The first admin key, instead of a generated one. */
@@ -27,6 +36,11 @@ const sharedConfigShape = {
         .max(16 * 1024 * 1024),
     )
     .default(64 * 1024),
+  /**
+   * Seconds a retired signing key stays in the JWKS for tokens without `exp` (tokens with `exp` keep it
+   * published until they expire). Default 7 days.
+   */
+  GATEPASS_KEY_OVERLAP: seconds(0, 10 * 365 * 24 * 3600).default(7 * 24 * 3600),
 };
 
 export const configSchema = z.object({
@@ -39,6 +53,8 @@ export const configSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   /** The SQLite file (Node runtime). */
   GATEPASS_DB: z.string().min(1).default('./data/gatepass.db'),
+  /** Seconds between runs of the scheduled job (key rotation, pruning); 0: no scheduler. */
+  GATEPASS_CRON_INTERVAL: seconds(0, 7 * 24 * 3600).default(3600),
   ...sharedConfigShape,
 });
 

@@ -12,6 +12,8 @@ describe('configuration', () => {
         GATEPASS_DB: './data/gatepass.db',
         GATEPASS_ISSUER: 'gatepass',
         GATEPASS_MAX_BODY_BYTES: 65536,
+        GATEPASS_CRON_INTERVAL: 3600,
+        GATEPASS_KEY_OVERLAP: 604800,
       },
     });
   });
@@ -29,6 +31,9 @@ describe('configuration', () => {
     [{ GATEPASS_ADMIN_TOKEN: 'short' }, 'GATEPASS_ADMIN_TOKEN'],
     [{ GATEPASS_KEK: 'not-a-key' }, 'GATEPASS_KEK'],
     [{ GATEPASS_MAX_BODY_BYTES: '10' }, 'GATEPASS_MAX_BODY_BYTES'],
+    [{ GATEPASS_CRON_INTERVAL: '-1' }, 'GATEPASS_CRON_INTERVAL'],
+    [{ GATEPASS_CRON_INTERVAL: '1h' }, 'GATEPASS_CRON_INTERVAL'],
+    [{ GATEPASS_KEY_OVERLAP: '1e6' }, 'GATEPASS_KEY_OVERLAP'],
   ])('names the bad variable in %j', (env, name) => {
     const parsed = parseConfig(env);
     expect(parsed.ok).toBe(false);
@@ -42,7 +47,12 @@ describe('configuration on Workers', () => {
   it('needs the key-encryption key, ignores bindings and the Node-only settings', () => {
     expect(parseWorkerConfig({ DB: {}, GATEPASS_KEK: kek, PORT: 'not a port', GATEPASS_DB: 'x' })).toEqual({
       ok: true,
-      config: { GATEPASS_KEK: kek, GATEPASS_ISSUER: 'gatepass', GATEPASS_MAX_BODY_BYTES: 65536 },
+      config: {
+        GATEPASS_KEK: kek,
+        GATEPASS_ISSUER: 'gatepass',
+        GATEPASS_MAX_BODY_BYTES: 65536,
+        GATEPASS_KEY_OVERLAP: 604800,
+      },
     });
     const missing = parseWorkerConfig({ DB: {}, GATEPASS_KEK: '' });
     expect(!missing.ok && missing.message).toContain('GATEPASS_KEK: required on Workers');

@@ -49,6 +49,8 @@ export interface CredentialClaims {
   sub: string;
   jti: string;
   iat: number;
+  /** On refreshed credentials only: when the first credential of the chain was issued (max_lifetime). */
+  orig_iat?: number;
   exp?: number;
   topicAcl: TopicAcl;
 }

@@ -9,7 +9,21 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
-  | 'internal';
+  | 'internal'
+  /** A presented credential (refresh) is malformed, expired, revoked or not this broker's. */
+  | 'invalid_token'
+  /** A credential reached its broker's max_lifetime: it cannot be refreshed, only replaced. */
+  | 'lifetime_exceeded'
+  // Token exchange: the subject token (401), the identity source's verdict (403), its availability (424).
+  | 'untrusted_issuer'
+  | 'invalid_signature'
+  | 'token_expired'
+  | 'invalid_audience'
+  | 'invalid_subject_token'
+  | 'identity_denied'
+  | 'template_value_refused'
+  | 'identity_source_timeout'
+  | 'identity_source_unavailable';
 
 /** An expected failure of a use case; the HTTP layer renders it, nothing else catches it. */
 export class ServiceError extends Error {

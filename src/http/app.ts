@@ -13,8 +13,12 @@ import { apiError, errorStatus, failureBody, renderFailure, success } from './en
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
 import { registerBrokerRoutes, registerPublicKeyRoutes } from './routes/brokers.js';
 import { registerCredentialRoutes } from './routes/credentials.js';
+import { registerIdentitySourceRoutes } from './routes/identity-sources.js';
+import { registerMaintenanceRoutes } from './routes/maintenance.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
+import { registerRefreshRoutes } from './routes/refresh.js';
 import { registerRevocationRoutes } from './routes/revocations.js';
+import { registerTokenExchangeRoutes } from './routes/token-exchange.js';
 
 export type LogLine = Record<string, unknown>;
 export type Log = (line: LogLine) => void;
@@ -56,6 +60,8 @@ function newApi() {
 export function createApi() {
   const publicApi = newApi();
   registerPublicKeyRoutes(publicApi);
+  // The presented token is the credential (see routes/refresh.ts).
+  registerRefreshRoutes(publicApi);
 
   const adminApi = newApi();
   adminApi.use('*', adminAuth());
@@ -64,6 +70,9 @@ export function createApi() {
   registerCredentialRoutes(adminApi);
   registerRevocationRoutes(adminApi);
   registerAdminKeyRoutes(adminApi);
+  registerMaintenanceRoutes(adminApi);
+  registerIdentitySourceRoutes(adminApi);
+  registerTokenExchangeRoutes(adminApi);
 
   // Public routes first: they answer before the admin key check registered by adminApi runs.
   const api = newApi();
@@ -116,6 +125,7 @@ function requestLog(log: Log): MiddlewareHandler<AppEnv> {
       status: c.res.status,
       duration_ms: Math.round((performance.now() - started) * 100) / 100,
       admin_key: c.var.actor?.keyId ?? null,
+      ...(c.var.refusal === undefined ? {} : { refusal: c.var.refusal }),
     });
   };
 }

@@ -6,6 +6,8 @@ export interface AppEnv {
   Variables: {
     actor: Actor;
     services: Services;
+    /** Why a presented credential was refused (refresh): logged with the request, never sent. */
+    refusal: string;
   };
 }
 

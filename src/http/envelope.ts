@@ -23,6 +23,17 @@ export const errorStatus: Record<ErrorCode, { status: ContentfulStatusCode; code
   unsupported_media_type: { status: 415, code: 10415 },
   rate_limited: { status: 429, code: 10429 },
   internal: { status: 500, code: 10500 },
+  invalid_token: { status: 401, code: 10461 },
+  lifetime_exceeded: { status: 403, code: 10462 },
+  untrusted_issuer: { status: 401, code: 10470 },
+  invalid_signature: { status: 401, code: 10471 },
+  token_expired: { status: 401, code: 10472 },
+  invalid_audience: { status: 401, code: 10473 },
+  invalid_subject_token: { status: 401, code: 10474 },
+  identity_denied: { status: 403, code: 10475 },
+  template_value_refused: { status: 403, code: 10476 },
+  identity_source_timeout: { status: 424, code: 10477 },
+  identity_source_unavailable: { status: 424, code: 10478 },
 };
 
 export interface ResultInfo {

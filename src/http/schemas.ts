@@ -53,7 +53,11 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * JSON escapes (`"\ud800"`) can carry lone surrogates, which UTF-8 cannot encode: SQLite would store U+FFFD
  * in their place and MQTT forbids them in topic filters (MQTT 5 §1.5.4). Refuses them anywhere in a body.
  */
-function wellFormedStrings(value: unknown, ctx: z.RefinementCtx, path: (string | number)[] = []): void {
+export function wellFormedStrings(
+  value: unknown,
+  ctx: z.RefinementCtx,
+  path: (string | number)[] = [],
+): void {
   if (typeof value === 'string') {
     if (LONE_SURROGATE.test(value)) {
       ctx.addIssue({ code: 'custom', path, message: 'must be well-formed Unicode (no lone surrogates)' });
@@ -68,10 +72,10 @@ function wellFormedStrings(value: unknown, ctx: z.RefinementCtx, path: (string |
 // ---- path parameters
 
 export const NamespaceParams = z.object({
-  namespace: resourceNameSchema.openapi({ param: { name: 'namespace', in: 'path' }, example: 'home' }),
+  namespace: resourceNameSchema.meta({ param: { name: 'namespace', in: 'path' }, example: 'home' }),
 });
 export const BrokerParams = NamespaceParams.extend({
-  broker: resourceNameSchema.openapi({ param: { name: 'broker', in: 'path' }, example: 'sensors' }),
+  broker: resourceNameSchema.meta({ param: { name: 'broker', in: 'path' }, example: 'sensors' }),
 });
 export const AdminKeyParams = z.object({
   id: z
@@ -88,7 +92,8 @@ export const PageQuery = z.strictObject({
 
 // ---- resources
 
-export const TopicAcl = topicAclSchema.openapi('TopicAcl', {
+export const TopicAcl = topicAclSchema.meta({
+  id: 'TopicAcl',
   description:
     '`"#"` allows every topic in both directions; otherwise MQTT topic filters per direction (`+` one level, `#` the rest).',
   example: { pub: ['devices/d1/out/#'], sub: ['devices/d1/in/+'] },

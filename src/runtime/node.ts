@@ -58,7 +58,10 @@ export function openDatabase(path: string) {
 }
 
 /** The configured key-encryption key, or one generated into the data folder on first start. */
-function loadKeyEncryptionKey(config: Config, announce: (message: string) => void): Uint8Array<ArrayBuffer> {
+export function loadKeyEncryptionKey(
+  config: Config,
+  announce: (message: string) => void,
+): Uint8Array<ArrayBuffer> {
   if (config.GATEPASS_KEK) return new Uint8Array(base64url.decode(config.GATEPASS_KEK));
   const file = join(dirname(config.GATEPASS_DB), 'kek.key');
   if (!existsSync(file)) {
@@ -72,12 +75,13 @@ function loadKeyEncryptionKey(config: Config, announce: (message: string) => voi
   return new Uint8Array(base64url.decode(readFileSync(file, 'utf8').trim()));
 }
 
-export async function startServer({
+/** The database and every service, as the server and `npm run cron` both use them. */
+export async function openNodeServices({
   config,
   log = jsonLog,
   announce = (message) => process.stderr.write(`${message}\n`),
   clock = systemClock,
-}: NodeServerOptions): Promise<RunningServer> {
+}: NodeServerOptions) {
   const { sqlite, store } = openDatabase(config.GATEPASS_DB);
   const keyEncryptionKey = await createKeyEncryptionKey(loadKeyEncryptionKey(config, announce));
   const services = createServices({
@@ -86,7 +90,55 @@ export async function startServer({
     clock,
     newId: createUlidGenerator(clock),
     defaultIssuer: config.GATEPASS_ISSUER,
+    log,
+    keyOverlapSeconds: config.GATEPASS_KEY_OVERLAP,
   });
+  return { sqlite, services };
+}
+
+export interface Scheduler {
+  /** No further runs; resolves once a run in progress has finished. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `job` at start-up and then every `intervalSeconds`, never two runs at once. The timers are unref'd:
+ * they do not keep the process alive.
+ */
+export function startScheduler(intervalSeconds: number, job: () => Promise<unknown>, log: Log): Scheduler {
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const tick = () => {
+    if (running || stopped) return;
+    running = job()
+      .then(
+        () => {},
+        (error) => log({ level: 'error', msg: 'scheduled job failed', error: String(error) }),
+      )
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  const first = setTimeout(tick, 0).unref();
+  const timer = setInterval(tick, intervalSeconds * 1000).unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(first);
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+export async function startServer(options: NodeServerOptions): Promise<RunningServer> {
+  const {
+    config,
+    log = jsonLog,
+    announce = (message) => process.stderr.write(`${message}\n`),
+    clock = systemClock,
+  } = options;
+  const { sqlite, services } = await openNodeServices({ config, log, announce, clock });
   const { generatedSecret } = await services.adminKeys.bootstrap(config.GATEPASS_ADMIN_TOKEN);
   const app = createApp({ services, log, maxBodyBytes: config.GATEPASS_MAX_BODY_BYTES });
 
@@ -111,12 +163,23 @@ export async function startServer({
     );
   }
 
+  const scheduler =
+    config.GATEPASS_CRON_INTERVAL > 0
+      ? startScheduler(
+          config.GATEPASS_CRON_INTERVAL,
+          () => services.maintenance.runScheduledJob({ now: clock() }),
+          log,
+        )
+      : undefined;
+
   let closing: Promise<void> | undefined;
   return {
     url,
     close() {
       closing ??= new Promise<void>((resolve) => {
-        server.close(() => {
+        const stopped = scheduler?.stop();
+        server.close(async () => {
+          await stopped;
           sqlite.close();
           resolve();
         });

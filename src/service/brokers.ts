@@ -1,11 +1,11 @@
 // Brokers: the audience of credentials, each with its own signing keys, expiration and default ACL.
 import { ALL_TOPICS, type SigningAlgorithm, type TopicAcl } from '../core/claims.js';
 import { notFound, ServiceError } from '../core/errors.js';
-import { generateSigningKey, type PublicJwk, toPublicJwk } from '../crypto/keys.js';
+import { type PublicJwk, toPublicJwk } from '../crypto/keys.js';
 import type { BrokerRecord, NamespaceRecord } from '../store/port.js';
 import { type Actor, accessNamespace, type Permission } from './access.js';
 import type { ServiceDeps } from './deps.js';
-import { sealingContext } from './keyring.js';
+import { newSigningKeyRecord } from './keyring.js';
 import { mapPage, type PageRequest, type PageResult, toStorePage } from './paging.js';
 
 export interface BrokerSettings {
@@ -53,7 +53,6 @@ export function createBrokerService(deps: ServiceDeps) {
       const now = clock();
       const algorithm = input.algorithm ?? 'EdDSA';
       const id = newId();
-      const key = await generateSigningKey(algorithm);
       const broker: BrokerRecord = {
         id,
         namespaceId: namespace.id,
@@ -70,19 +69,10 @@ export function createBrokerService(deps: ServiceDeps) {
         createdAt: now,
         modifiedAt: now,
       };
-      const inserted = await store.insertBroker(broker, {
-        brokerId: id,
-        kid: key.kid,
-        algorithm,
-        publicJwk: key.publicJwk,
-        sealedPrivateJwk: await keyEncryptionKey.encrypt(
-          JSON.stringify(key.privateJwk),
-          sealingContext(id, key.kid),
-        ),
-        createdAt: now,
-        retiredAt: null,
-        removeAfter: null,
-      });
+      const inserted = await store.insertBroker(
+        broker,
+        await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now),
+      );
       if (!inserted) {
         throw new ServiceError(
           'conflict',

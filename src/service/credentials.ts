@@ -2,9 +2,9 @@
 import type { CredentialClaims, TopicAcl } from '../core/claims.js';
 import { toEpochSeconds } from '../core/clock.js';
 import { ServiceError } from '../core/errors.js';
-import { credentialLifetime } from '../core/expiration.js';
+import { freshCredentialLifetime } from '../core/expiration.js';
 import { signCredential } from '../crypto/sign.js';
-import type { IssuedCredentialRecord } from '../store/port.js';
+import type { BrokerRecord, IssuedCredentialRecord } from '../store/port.js';
 import type { Actor } from './access.js';
 import type { BrokerService } from './brokers.js';
 import type { ServiceDeps } from './deps.js';
@@ -25,11 +25,72 @@ export interface IssueRequest {
 /** clientId -> JWT, in request order. */
 export type IssuedCredentials = Record<string, string>;
 
-export function createCredentialService(
-  { store, clock, newId }: ServiceDeps,
-  brokers: BrokerService,
-  keyring: Keyring,
-) {
+/** One credential to sign: the client ID its `sub` binds, its topic ACL and its `exp`. */
+export interface Grant {
+  clientId: string;
+  topicAcl: TopicAcl;
+  /** Epoch seconds; null: no `exp`. */
+  expiresAt: number | null;
+  /** Refreshed credentials: when the first credential of the chain was issued (the `orig_iat` claim). */
+  originalIssuedAt?: number;
+}
+
+export interface SignAndRecordRequest {
+  broker: BrokerRecord;
+  grants: readonly Grant[];
+  /** Epoch seconds. */
+  issuedAt: number;
+  /** The admin key id, or another provenance (`refresh:<jti>`). */
+  issuedBy: string;
+  /** Writes the records in place of `store.insertIssuedCredentials`, e.g. together with a revocation. */
+  record?: (records: IssuedCredentialRecord[]) => Promise<void>;
+}
+
+export interface SignedGrant {
+  token: string;
+  claims: CredentialClaims;
+}
+
+/**
+ * Signs one credential per grant with the broker's current key and records their metadata (never the JWTs),
+ * all or nothing: the one way every use case (issue, token exchange, refresh) hands out credentials.
+ */
+export type SignAndRecord = (request: SignAndRecordRequest) => Promise<SignedGrant[]>;
+
+export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: Keyring): SignAndRecord {
+  return async ({ broker, grants, issuedAt, issuedBy, record }) => {
+    const key = await keyring.currentSigningKey(broker);
+    const claims = grants.map(
+      ({ clientId, topicAcl, expiresAt, originalIssuedAt }): CredentialClaims => ({
+        iss: broker.issuer,
+        aud: broker.audience,
+        sub: clientId,
+        jti: newId(),
+        iat: issuedAt,
+        ...(originalIssuedAt === undefined ? {} : { orig_iat: originalIssuedAt }),
+        ...(expiresAt === null ? {} : { exp: expiresAt }),
+        topicAcl,
+      }),
+    );
+    const tokens = await Promise.all(claims.map((claim) => signCredential(claim, key)));
+    const records = claims.map(
+      (claim): IssuedCredentialRecord => ({
+        brokerId: broker.id,
+        jti: claim.jti,
+        clientId: claim.sub,
+        kid: key.kid,
+        issuedAt,
+        expiresAt: claim.exp ?? null,
+        issuedBy,
+      }),
+    );
+    await (record ?? ((rows) => store.insertIssuedCredentials(rows)))(records);
+    return claims.map((claim, i) => ({ token: tokens[i]!, claims: claim }));
+  };
+}
+
+export function createCredentialService(deps: ServiceDeps, brokers: BrokerService, keyring: Keyring) {
+  const signAndRecord = createCredentialSigner(deps, keyring);
   return {
     async issue(
       actor: Actor,
@@ -38,41 +99,20 @@ export function createCredentialService(
       request: IssueRequest,
     ): Promise<IssuedCredentials> {
       const { broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
-      const lifetime = credentialLifetime(broker.expiration, request.expiration);
+      const lifetime = freshCredentialLifetime(broker, request.expiration);
       if (!lifetime.ok) throw new ServiceError('invalid_input', lifetime.message, 'expiration');
 
-      const clientIds = request.clientIds ?? Array.from({ length: request.number }, newId);
-      const key = await keyring.currentSigningKey(broker);
-      const issuedAt = toEpochSeconds(clock());
-      const expiresAt = lifetime.seconds === null ? null : issuedAt + lifetime.seconds;
+      const clientIds = request.clientIds ?? Array.from({ length: request.number }, deps.newId);
       const topicAcl = request.topicAcl ?? broker.defaultTopicAcl;
-
-      const claims = clientIds.map(
-        (clientId): CredentialClaims => ({
-          iss: broker.issuer,
-          aud: broker.audience,
-          sub: clientId,
-          jti: newId(),
-          iat: issuedAt,
-          ...(expiresAt === null ? {} : { exp: expiresAt }),
-          topicAcl,
-        }),
-      );
-      const tokens = await Promise.all(claims.map((claim) => signCredential(claim, key)));
-      await store.insertIssuedCredentials(
-        claims.map(
-          (claim): IssuedCredentialRecord => ({
-            brokerId: broker.id,
-            jti: claim.jti,
-            clientId: claim.sub,
-            kid: key.kid,
-            issuedAt,
-            expiresAt,
-            issuedBy: actor.keyId,
-          }),
-        ),
-      );
-      return Object.fromEntries(claims.map((claim, i) => [claim.sub, tokens[i]!]));
+      const issuedAt = toEpochSeconds(deps.clock());
+      const expiresAt = lifetime.seconds === null ? null : issuedAt + lifetime.seconds;
+      const signed = await signAndRecord({
+        broker,
+        grants: clientIds.map((clientId) => ({ clientId, topicAcl, expiresAt })),
+        issuedAt,
+        issuedBy: actor.keyId,
+      });
+      return Object.fromEntries(signed.map(({ claims, token }) => [claims.sub, token]));
     },
   };
 }

@@ -11,4 +11,10 @@ export interface ServiceDeps {
   newId: IdGenerator;
   /** `iss` of brokers created without an explicit issuer. */
   defaultIssuer: string;
+  /** Structured log lines from background work (the scheduled job); requests are logged by the HTTP layer. */
+  log?: (line: Record<string, unknown>) => void;
+  /** Seconds a retired signing key stays published for tokens without `exp` (default 7 days). */
+  keyOverlapSeconds?: number;
+  /** For identity sources (JWKS, webhooks); default: the global fetch. */
+  fetch?: typeof fetch;
 }

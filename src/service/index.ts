@@ -1,21 +1,30 @@
 // All use cases, wired from one set of dependencies.
 import { createAdminKeyService } from './admin-keys.js';
 import { createBrokerService } from './brokers.js';
-import { createCredentialService } from './credentials.js';
+import { createCredentialService, createCredentialSigner } from './credentials.js';
 import type { ServiceDeps } from './deps.js';
+import { createIdentitySourceService } from './identity-sources.js';
 import { createKeyring } from './keyring.js';
+import { createMaintenanceService } from './maintenance.js';
 import { createNamespaceService } from './namespaces.js';
+import { createRefreshService } from './refresh.js';
 import { createRevocationService } from './revocations.js';
+import { createTokenExchangeService } from './token-exchange.js';
 
 export function createServices(deps: ServiceDeps) {
   const brokers = createBrokerService(deps);
+  const keyring = createKeyring(deps);
   return {
     ping: () => deps.store.ping(),
     namespaces: createNamespaceService(deps),
     brokers,
-    credentials: createCredentialService(deps, brokers, createKeyring(deps)),
+    credentials: createCredentialService(deps, brokers, keyring),
+    refresh: createRefreshService(deps, createCredentialSigner(deps, keyring)),
+    maintenance: createMaintenanceService(deps),
     revocations: createRevocationService(deps, brokers),
     adminKeys: createAdminKeyService(deps),
+    identitySources: createIdentitySourceService(deps, brokers),
+    tokenExchange: createTokenExchangeService(deps, brokers, createCredentialSigner(deps, keyring)),
   };
 }
 

@@ -1,5 +1,7 @@
 // A broker's current signing key, unsealed and imported once, then kept in memory (bounded).
-import { importPrivateKey } from '../crypto/keys.js';
+import type { SigningAlgorithm } from '../core/claims.js';
+import type { KeyEncryptionKey } from '../crypto/key-encryption.js';
+import { generateSigningKey, importPrivateKey } from '../crypto/keys.js';
 import type { SigningKey } from '../crypto/sign.js';
 import type { BrokerRecord, SigningKeyRecord } from '../store/port.js';
 import type { ServiceDeps } from './deps.js';
@@ -11,6 +13,33 @@ export function sealingContext(brokerId: string, kid: string): string {
   return `gatepass:signing-key:${brokerId}:${kid}`;
 }
 
+/** A new signing key for a broker, its private half sealed, ready to store (at creation or rotation). */
+export async function newSigningKeyRecord(
+  keyEncryptionKey: KeyEncryptionKey,
+  brokerId: string,
+  algorithm: SigningAlgorithm,
+  createdAt: number,
+): Promise<SigningKeyRecord> {
+  const key = await generateSigningKey(algorithm);
+  return {
+    brokerId,
+    kid: key.kid,
+    algorithm,
+    publicJwk: key.publicJwk,
+    sealedPrivateJwk: await keyEncryptionKey.encrypt(
+      JSON.stringify(key.privateJwk),
+      sealingContext(brokerId, key.kid),
+    ),
+    createdAt,
+    retiredAt: null,
+    removeAfter: null,
+  };
+}
+
+/**
+ * Keys are cached by broker and kid, and `currentSigningKey` reads which key is current from the store on
+ * every call: a rotation takes effect at once, with nothing to invalidate.
+ */
 export function createKeyring({ store, keyEncryptionKey }: ServiceDeps) {
   const imported = new Map<string, Promise<SigningKey>>();
 

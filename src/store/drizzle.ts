@@ -11,15 +11,23 @@ import {
   getTableColumns,
   gt,
   inArray,
+  isNotNull,
   isNull,
+  lt,
+  lte,
+  max,
   ne,
   not,
+  notExists,
   or,
+  type SQL,
+  sql,
   type Table,
 } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
-import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
+import type { BaseSQLiteDatabase, SQLiteTable } from 'drizzle-orm/sqlite-core';
 import type { TopicAcl } from '../core/claims.js';
+import { createIdentitySourceStore } from './drizzle-identity-sources.js';
 import type {
   AdminKeyRecord,
   BrokerRecord,
@@ -86,7 +94,22 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
     return row?.value ?? 0;
   }
 
+  /**
+   * `INSERT INTO table SELECT <row> WHERE condition`: the row is written only if the condition holds when
+   * the statement runs, so a batch can make a later write depend on an earlier one (D1 has no BEGIN).
+   */
+  function insertRowWhere(table: SQLiteTable, row: Record<string, unknown>, condition: SQL | undefined) {
+    // Every column, in the table's order: the order drizzle names them in `INSERT INTO table (...)`.
+    const values = Object.entries(getTableColumns(table)).map(([key, column]) => {
+      const value = row[key];
+      return value === undefined || value === null ? sql`null` : sql.param(value, column);
+    });
+    return db.insert(table).select(sql`select ${sql.join(values, sql`, `)} where ${condition}`);
+  }
+
   return {
+    ...createIdentitySourceStore(db),
+
     async ping() {
       await db.select({ value: count() }).from(namespaces).limit(1);
     },
@@ -183,6 +206,70 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         .orderBy(desc(signingKeys.createdAt));
       return rows.map(toSigningKey);
     },
+    async listBrokersDueForRotation(now, afterId, limit) {
+      const rows = await db
+        .select({ broker: brokers, currentKey: signingKeys })
+        .from(brokers)
+        .innerJoin(signingKeys, and(eq(signingKeys.brokerId, brokers.id), isNull(signingKeys.retiredAt)))
+        .where(
+          and(
+            isNotNull(brokers.keyRotationPeriod),
+            lte(sql`${signingKeys.createdAt} + ${brokers.keyRotationPeriod} * 1000`, now),
+            gt(brokers.id, afterId),
+          ),
+        )
+        .orderBy(asc(brokers.id))
+        .limit(limit);
+      return rows.map((row) => ({ broker: toBroker(row.broker), currentKey: toSigningKey(row.currentKey) }));
+    },
+    async findKeyUsage(brokerId, kid) {
+      const [row] = await db
+        .select({
+          latestExpiry: max(issuedCredentials.expiresAt),
+          withoutExpiry: sql`count(*) - count(${issuedCredentials.expiresAt})`.mapWith(Number),
+        })
+        .from(issuedCredentials)
+        .where(and(eq(issuedCredentials.brokerId, brokerId), eq(issuedCredentials.kid, kid)));
+      return { latestExpiry: row?.latestExpiry ?? null, withoutExpiry: row?.withoutExpiry ?? 0 };
+    },
+    async rotateSigningKey({ brokerId, kid, retiredAt, removeAfter }, next) {
+      // A concurrent rotation (two schedulers) retires the same key; only one new key may become current.
+      const noCurrentKey = notExists(
+        db
+          .select({ kid: signingKeys.kid })
+          .from(signingKeys)
+          .where(and(eq(signingKeys.brokerId, brokerId), isNull(signingKeys.retiredAt))),
+      );
+      const brokerExists = exists(
+        db.select({ id: brokers.id }).from(brokers).where(eq(brokers.id, brokerId)),
+      );
+      await runAtomically([
+        db
+          .update(signingKeys)
+          .set({ retiredAt, removeAfter })
+          .where(
+            and(eq(signingKeys.brokerId, brokerId), eq(signingKeys.kid, kid), isNull(signingKeys.retiredAt)),
+          ),
+        insertRowWhere(
+          signingKeys,
+          { ...next, publicJwk: JSON.stringify(next.publicJwk) },
+          and(noCurrentKey, brokerExists),
+        ),
+      ]);
+      const [inserted] = await db
+        .select({ kid: signingKeys.kid })
+        .from(signingKeys)
+        .where(and(eq(signingKeys.brokerId, next.brokerId), eq(signingKeys.kid, next.kid)))
+        .limit(1);
+      return inserted !== undefined;
+    },
+    async deleteRemovableSigningKeys(now) {
+      const deleted = await db
+        .delete(signingKeys)
+        .where(and(isNotNull(signingKeys.retiredAt), lt(signingKeys.removeAfter, now)))
+        .returning({ kid: signingKeys.kid });
+      return deleted.length;
+    },
 
     async insertIssuedCredentials(records: IssuedCredentialRecord[]) {
       if (records.length === 0) return;
@@ -200,6 +287,51 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         for (const row of rows) expiries.set(row.jti, row.expiresAt);
       }
       return expiries;
+    },
+    async insertRefreshedCredential(record, revokePresented) {
+      if (!revokePresented) {
+        await db.insert(issuedCredentials).values(record);
+        return true;
+      }
+      const { brokerId, jti, revokedAt, revokedBy, expiresAt } = revokePresented;
+      // revokedBy is unique to this call: the later writes happen only if this call's revocation landed.
+      const revokedByThisCall = exists(
+        db
+          .select({ jti: revocations.jti })
+          .from(revocations)
+          .where(
+            and(
+              eq(revocations.brokerId, brokerId),
+              eq(revocations.jti, jti),
+              eq(revocations.revokedBy, revokedBy),
+            ),
+          ),
+      );
+      await runAtomically([
+        db
+          .insert(revocations)
+          .values({ brokerId, jti, revokedAt, expiresAt, revokedBy })
+          .onConflictDoNothing(),
+        insertRowWhere(
+          revocationEvents,
+          { brokerId, jti, revoked: true, expiresAt, at: revokedAt },
+          revokedByThisCall,
+        ),
+        insertRowWhere(issuedCredentials, { ...record }, revokedByThisCall),
+      ]);
+      const [recorded] = await db
+        .select({ jti: issuedCredentials.jti })
+        .from(issuedCredentials)
+        .where(and(eq(issuedCredentials.brokerId, record.brokerId), eq(issuedCredentials.jti, record.jti)))
+        .limit(1);
+      return recorded !== undefined;
+    },
+    async deleteExpiredCredentials(before) {
+      const deleted = await db
+        .delete(issuedCredentials)
+        .where(lt(issuedCredentials.expiresAt, before))
+        .returning({ jti: issuedCredentials.jti });
+      return deleted.length;
     },
 
     async insertRevocations(brokerId, records: RevocationRecord[]) {
@@ -246,6 +378,29 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         .limit(limit)
         .offset(offset);
       return { items, total: await total(db.select({ value: count() }).from(revocations).where(where)) };
+    },
+
+    async isRevoked(brokerId, jti) {
+      const [row] = await db
+        .select({ jti: revocations.jti })
+        .from(revocations)
+        .where(and(eq(revocations.brokerId, brokerId), eq(revocations.jti, jti)))
+        .limit(1);
+      return row !== undefined;
+    },
+    async deleteExpiredRevocations(before) {
+      const deleted = await db
+        .delete(revocations)
+        .where(lt(revocations.expiresAt, before))
+        .returning({ jti: revocations.jti });
+      return deleted.length;
+    },
+    async deleteExpiredRevocationEvents(before) {
+      const deleted = await db
+        .delete(revocationEvents)
+        .where(lt(revocationEvents.expiresAt, before))
+        .returning({ seq: revocationEvents.seq });
+      return deleted.length;
     },
 
     async listRevocationEvents(brokerId, afterSeq, limit) {

@@ -1,6 +1,7 @@
 // The storage port: what the services need from a database, in domain terms. One drizzle implementation
 // serves better-sqlite3 (Node) and D1 (Workers).
 import type { JWK } from 'jose';
+import type { AclTemplate } from '../core/acl-template.js';
 import type { SigningAlgorithm, TopicAcl } from '../core/claims.js';
 
 export interface NamespaceRecord {
@@ -49,6 +50,7 @@ export interface SigningKeyRecord {
   algorithm: SigningAlgorithm;
   publicJwk: JWK;
   sealedPrivateJwk: string;
+  /** Epoch ms, as `retiredAt` and `removeAfter`. */
   createdAt: number;
   retiredAt: number | null;
   /** When a retired key leaves the JWKS. */
@@ -79,6 +81,65 @@ export interface RevocationEvent {
   jti: string;
   revoked: boolean;
   expiresAt: number | null;
+}
+
+/** A broker due for key rotation, with the key that signs for it now. */
+export interface RotationCandidate {
+  broker: BrokerRecord;
+  currentKey: SigningKeyRecord;
+}
+
+/** What a signing key signed, as far as the issued-credential records tell. */
+export interface KeyUsage {
+  /** The latest `exp` (epoch seconds) among its credentials; null when none has one. */
+  latestExpiry: number | null;
+  /** How many of its credentials have no `exp`. */
+  withoutExpiry: number;
+}
+
+/** A JWT issuer a broker trusts for token exchange: keys from a JWKS URL, or a shared HMAC secret. */
+export interface JwtSourceSettings {
+  issuer: string;
+  audience: string | string[];
+  algorithms: string[];
+  /** Seconds. */
+  clockTolerance: number;
+  /** Null with an HMAC secret. */
+  jwksUrl: string | null;
+  /** The HMAC secret, sealed under the key-encryption key; null with a JWKS URL. */
+  sealedSecret: string | null;
+}
+
+/** A webhook that vouches for MQTT-style credentials (username, password, client id, peer host). */
+export interface WebhookSourceSettings {
+  url: string;
+  /** The request body: a JSON template with `${username}`-style placeholders in its string values. */
+  body: unknown;
+  /** Names of the headers sent (lowercase); their values are only in `sealedHeaders`. */
+  headerNames: string[];
+  /** The headers as a JSON object, sealed under the key-encryption key; null without headers. */
+  sealedHeaders: string | null;
+  timeoutMs: number;
+  principalPath: string;
+  attributesPath: string;
+}
+
+interface IdentitySourceFields {
+  id: string;
+  brokerId: string;
+  name: string;
+  aclTemplate: AclTemplate;
+  createdAt: number;
+  modifiedAt: number;
+}
+
+export type IdentitySourceRecord = IdentitySourceFields &
+  ({ kind: 'jwt'; settings: JwtSourceSettings } | { kind: 'webhook'; settings: WebhookSourceSettings });
+
+export interface IdentitySourceChanges {
+  settings?: JwtSourceSettings | WebhookSourceSettings;
+  aclTemplate?: AclTemplate;
+  modifiedAt: number;
 }
 
 export interface AdminKeyRecord {
@@ -127,11 +188,39 @@ export interface Store {
 
   /** Newest first; the first key without `retiredAt` signs. */
   listSigningKeys(brokerId: string): Promise<SigningKeyRecord[]>;
+  /**
+   * Brokers with a `keyRotationPeriod` whose current key was created at least that long before `now`
+   * (epoch ms), by id, after `afterId` (a cursor; '' to start).
+   */
+  listBrokersDueForRotation(now: number, afterId: string, limit: number): Promise<RotationCandidate[]>;
+  /** What the issued-credential records say about the credentials a key signed. */
+  findKeyUsage(brokerId: string, kid: string): Promise<KeyUsage>;
+  /**
+   * Retires `retiring` (sets `retiredAt` and `removeAfter`) and inserts `next` as the signing key, atomically,
+   * unless another rotation of this broker got there first: returns false then, and writes nothing.
+   */
+  rotateSigningKey(
+    retiring: Pick<SigningKeyRecord, 'brokerId' | 'kid' | 'retiredAt' | 'removeAfter'>,
+    next: SigningKeyRecord,
+  ): Promise<boolean>;
+  /** Deletes retired keys whose `removeAfter` (epoch ms) is before `now`; returns how many. */
+  deleteRemovableSigningKeys(now: number): Promise<number>;
 
   /** All or nothing, whatever the batch size. */
   insertIssuedCredentials(records: IssuedCredentialRecord[]): Promise<void>;
   /** The `exp` of issued credentials by jti, for the given broker (to keep with their revocations). */
   findCredentialExpiries(brokerId: string, jtis: string[]): Promise<Map<string, number | null>>;
+  /**
+   * Records a refreshed credential. With `revokePresented`, also revokes the presented jti (and appends the
+   * feed event) in the same transaction, but only when this call is the one that revokes it: when the jti
+   * is revoked already (a concurrent refresh won) nothing is written and the result is false.
+   */
+  insertRefreshedCredential(
+    record: IssuedCredentialRecord,
+    revokePresented?: RevocationRecord & { brokerId: string },
+  ): Promise<boolean>;
+  /** Deletes records of credentials whose `exp` (epoch seconds) is before `before`; returns how many. */
+  deleteExpiredCredentials(before: number): Promise<number>;
 
   /**
    * Idempotent: an already revoked jti keeps its first record. Appends to the revocation feed.
@@ -141,8 +230,23 @@ export interface Store {
   /** Un-revokes (unknown jtis are fine) and appends to the revocation feed. All or nothing. */
   deleteRevocations(brokerId: string, jtis: string[], at: number): Promise<void>;
   listRevocations(brokerId: string, page: Page): Promise<Paged<RevocationRecord>>;
+  isRevoked(brokerId: string, jti: string): Promise<boolean>;
+  /** Deletes revocations of tokens whose `exp` (epoch seconds) is before `before`; returns how many. */
+  deleteExpiredRevocations(before: number): Promise<number>;
+  /** Deletes feed events of tokens whose `exp` (epoch seconds) is before `before`; returns how many. */
+  deleteExpiredRevocationEvents(before: number): Promise<number>;
   /** Revokes and un-revokes after `afterSeq`, oldest first. */
   listRevocationEvents(brokerId: string, afterSeq: number, limit: number): Promise<RevocationEvent[]>;
+
+  /** Returns false when the broker has a source of that name already. */
+  insertIdentitySource(source: IdentitySourceRecord): Promise<boolean>;
+  findIdentitySource(brokerId: string, name: string): Promise<IdentitySourceRecord | undefined>;
+  /** By name. */
+  listIdentitySources(brokerId: string, page: Page): Promise<Paged<IdentitySourceRecord>>;
+  /** The broker's JWT sources whose issuer is `issuer`, by name, at most `limit`. */
+  findJwtSourcesByIssuer(brokerId: string, issuer: string, limit: number): Promise<IdentitySourceRecord[]>;
+  updateIdentitySource(id: string, changes: IdentitySourceChanges): Promise<IdentitySourceRecord | undefined>;
+  deleteIdentitySource(id: string): Promise<void>;
 
   insertAdminKey(key: AdminKeyRecord): Promise<void>;
   findAdminKeyByHash(secretHash: string): Promise<AdminKeyRecord | undefined>;

@@ -1,6 +1,6 @@
 // The API contract every runtime must keep: one suite, run against the Node server (better-sqlite3) and the
 // Worker in workerd (D1), over real HTTP.
-import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isUlid } from '../../src/core/ids.js';
 import type { Call } from '../support/call.js';
@@ -169,6 +169,32 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       expect(after).toMatchObject({ changes: [], cursor: feed.cursor, more: false });
     });
 
+    it('refreshes a credential without an admin key; of concurrent revoke_old refreshes one wins', async () => {
+      const { device: old } = await ok('POST', `${broker}/credentials`, {
+        json: { clientid: ['device'], topicAcl: { pub: ['a/b'], sub: [] } },
+      });
+      const refresh = (json: unknown) => call('POST', `${broker}/credentials/refresh`, { token: null, json });
+      const responses = await Promise.all([1, 2, 3].map(() => refresh({ token: old, revoke_old: true })));
+      expect(responses.map((response) => response.status).sort()).toEqual([200, 401, 401]);
+      const fresh: string = responses.find((response) => response.status === 200)!.body.result.device;
+      const { payload } = await jwtVerify(fresh, await jwks(), { audience: `${BROKER}.${NS}` });
+      expect(payload).toMatchObject({
+        sub: 'device',
+        topicAcl: { pub: ['a/b'], sub: [] },
+        orig_iat: decodeJwt(old).iat,
+      });
+      const revoked: Array<{ jti: string }> = await ok('GET', `${broker}/revocations?per_page=100`);
+      expect(revoked.map((entry) => entry.jti)).toContain(decodeJwt(old).jti);
+      expectError(await refresh({ token: old }), 401, 'invalid_token');
+      expect(await ok('POST', '/v1/maintenance/run')).toEqual({
+        keys_rotated: 0,
+        keys_removed: 0,
+        revocations_pruned: 0,
+        credentials_pruned: 0,
+        events_pruned: 0,
+      });
+    });
+
     it('serves public keys without an admin key, and nothing else', async () => {
       const keys = await ok('GET', `${broker}/publickeys`, { token: null });
       expect(keys.keys).toHaveLength(1);
@@ -235,6 +261,42 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       );
       const visible: Array<{ name: string }> = await ok('GET', '/v1/namespaces', { token });
       expect(visible.map((namespace) => namespace.name)).toEqual([NS]);
+    });
+
+    it('exchanges a JWT through an identity source: stored, found by issuer, templated, refused', async () => {
+      const sources = `${broker}/identity-sources`;
+      const issuer = 'https://contract.supabase.example/auth/v1';
+      const secret = 'contract-hmac-secret-0123456789abcdefghij';
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: gatepass ACL template placeholders
+      const acl_template = { pub: ['users/${sub}/out/#'], sub: ['teams/${attributes.team}/#'] };
+      const source = await ok('POST', sources, {
+        json: { name: 'contract-jwt', kind: 'jwt', issuer, secret, audience: 'authenticated', acl_template },
+      });
+      expect(source).toMatchObject({ kind: 'jwt', has_secret: true, algorithms: ['HS256'] });
+      expect(JSON.stringify(source)).not.toContain(secret);
+      const listed: Array<{ name: string }> = await ok('GET', sources);
+      expect(listed.map((item) => item.name)).toContain('contract-jwt');
+
+      const now = Math.floor(Date.now() / 1000);
+      const subjectToken = (team: string) =>
+        new SignJWT({ iss: issuer, aud: 'authenticated', sub: 'alice', team, iat: now, exp: now + 600 })
+          .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+          .sign(new TextEncoder().encode(secret));
+      const exchange = async (team: string) =>
+        call('POST', `${broker}/token-exchange`, { json: { subject_token: await subjectToken(team) } });
+
+      const exchanged = await exchange('red');
+      expect(exchanged.status, JSON.stringify(exchanged.body)).toBe(200);
+      expect(exchanged.body.result).toMatchObject({ client_id: 'alice', token_type: 'N_A' });
+      const { payload } = await jwtVerify(exchanged.body.result.token, await jwks());
+      expect(payload.sub).toBe('alice');
+      expect(payload.topicAcl).toEqual({ pub: ['users/alice/out/#'], sub: ['teams/red/#'] });
+
+      expectError(await exchange('+'), 403, 'template_value_refused');
+      await ok('PATCH', `${sources}/contract-jwt`, { json: { audience: 'someone-else' } });
+      expectError(await exchange('red'), 401, 'invalid_audience');
+      await ok('DELETE', `${sources}/contract-jwt`);
+      expectError(await exchange('red'), 401, 'untrusted_issuer');
     });
 
     it('reports healthy', async () => {

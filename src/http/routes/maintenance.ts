@@ -1,0 +1,46 @@
+// /maintenance/run: the scheduled job on demand (key rotation, retired-key removal, pruning).
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Api } from '../context.js';
+import { success } from '../envelope.js';
+import { adminErrors, adminSecurity, jsonResponse } from './common.js';
+
+const count = (description: string) => z.number().int().nonnegative().openapi({ description });
+
+export const MaintenanceResult = z
+  .object({
+    keys_rotated: count('Brokers whose signing key was older than their key_rotation_period'),
+    keys_removed: count('Retired keys taken out of the JWKS: every token they signed has expired'),
+    revocations_pruned: count('Revocations of expired tokens'),
+    credentials_pruned: count('Issued-credential records of expired tokens'),
+    events_pruned: count('Revocation feed events of expired tokens'),
+  })
+  .openapi('MaintenanceResult');
+
+export function registerMaintenanceRoutes(api: Api) {
+  api.openapi(
+    createRoute({
+      method: 'post',
+      path: '/maintenance/run',
+      tags: ['Maintenance'],
+      summary: 'Run the scheduled job now (an admin key for all namespaces with write)',
+      description:
+        'The job the scheduler runs every GATEPASS_CRON_INTERVAL seconds and `npm run cron` runs once. ' +
+        'Idempotent: running it again at once changes nothing.',
+      security: adminSecurity,
+      responses: { 200: jsonResponse('What the job did', MaintenanceResult), ...adminErrors },
+    }),
+    async (c) => {
+      const counts = await c.var.services.maintenance.run(c.get('actor'));
+      return c.json(
+        success({
+          keys_rotated: counts.keysRotated,
+          keys_removed: counts.keysRemoved,
+          revocations_pruned: counts.revocationsPruned,
+          credentials_pruned: counts.credentialsPruned,
+          events_pruned: counts.eventsPruned,
+        }),
+        200,
+      );
+    },
+  );
+}

@@ -1,0 +1,103 @@
+// The scheduled job: signing-key rotation, removal of retired keys, and pruning after tokens expire.
+import { toEpochSeconds } from '../core/clock.js';
+import { retiredKeyRemoveAfter, shorterLimit } from '../core/expiration.js';
+import type { RotationCandidate } from '../store/port.js';
+import { type Actor, requireGlobal } from './access.js';
+import type { ServiceDeps } from './deps.js';
+import { newSigningKeyRecord } from './keyring.js';
+
+/** How long a retired key stays published for tokens without `exp`, unless configured otherwise. */
+export const DEFAULT_KEY_OVERLAP_SECONDS = 7 * 24 * 3600;
+
+/**
+ * Verifiers accept a token a little past its `exp` (their clock tolerance, 5 seconds by default): keys are
+ * removed, and revocations pruned, only this long after the last token could still pass.
+ */
+export const EXPIRY_GRACE_SECONDS = 60;
+
+const ROTATION_PAGE = 100;
+
+export interface MaintenanceCounts {
+  keysRotated: number;
+  keysRemoved: number;
+  revocationsPruned: number;
+  credentialsPruned: number;
+  eventsPruned: number;
+}
+
+export function createMaintenanceService(deps: ServiceDeps) {
+  const { store, keyEncryptionKey, clock, log, keyOverlapSeconds = DEFAULT_KEY_OVERLAP_SECONDS } = deps;
+
+  async function rotate({ broker, currentKey }: RotationCandidate, now: number): Promise<boolean> {
+    const usage = await store.findKeyUsage(broker.id, currentKey.kid);
+    const removeAfter = retiredKeyRemoveAfter({
+      retiredAt: now,
+      latestExpiry: usage.latestExpiry,
+      signedWithoutExpiry: usage.withoutExpiry > 0,
+      brokerLifetime: shorterLimit(broker.expiration, broker.maxLifetime),
+      overlapSeconds: keyOverlapSeconds,
+      graceSeconds: EXPIRY_GRACE_SECONDS,
+    });
+    const next = await newSigningKeyRecord(keyEncryptionKey, broker.id, currentKey.algorithm, now);
+    return store.rotateSigningKey(
+      { brokerId: broker.id, kid: currentKey.kid, retiredAt: now, removeAfter },
+      next,
+    );
+  }
+
+  async function rotateDueKeys(now: number): Promise<number> {
+    let rotated = 0;
+    let afterId = '';
+    for (;;) {
+      const due = await store.listBrokersDueForRotation(now, afterId, ROTATION_PAGE);
+      for (const candidate of due) {
+        try {
+          if (await rotate(candidate, now)) rotated++;
+        } catch (error) {
+          // One broker's failure must not hold back the others; the next run tries it again.
+          log?.({
+            level: 'error',
+            msg: 'key rotation failed',
+            broker: candidate.broker.id,
+            error: String(error),
+          });
+        }
+      }
+      if (due.length < ROTATION_PAGE) return rotated;
+      afterId = due.at(-1)!.broker.id;
+    }
+  }
+
+  /**
+   * Runs every maintenance step for the moment `now` (epoch ms). Idempotent: a second run at the same `now`
+   * changes nothing, so overlapping schedulers (a Node timer and `npm run cron`) are harmless.
+   */
+  async function runScheduledJob({ now }: { now: number }): Promise<MaintenanceCounts> {
+    const started = performance.now();
+    const keysRotated = await rotateDueKeys(now);
+    const keysRemoved = await store.deleteRemovableSigningKeys(now);
+    const expiredBefore = toEpochSeconds(now) - EXPIRY_GRACE_SECONDS;
+    const eventsPruned = await store.deleteExpiredRevocationEvents(expiredBefore);
+    const revocationsPruned = await store.deleteExpiredRevocations(expiredBefore);
+    const credentialsPruned = await store.deleteExpiredCredentials(expiredBefore);
+    const counts = { keysRotated, keysRemoved, revocationsPruned, credentialsPruned, eventsPruned };
+    log?.({
+      level: 'info',
+      msg: 'scheduled job',
+      ...counts,
+      duration_ms: Math.round((performance.now() - started) * 100) / 100,
+    });
+    return counts;
+  }
+
+  return {
+    runScheduledJob,
+    /** The job on demand, for operators: a global read-write admin key. */
+    async run(actor: Actor): Promise<MaintenanceCounts> {
+      requireGlobal(actor, 'write');
+      return runScheduledJob({ now: clock() });
+    },
+  };
+}
+
+export type MaintenanceService = ReturnType<typeof createMaintenanceService>;

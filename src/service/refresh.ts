@@ -1,0 +1,202 @@
+// Refresh: a client trades its current, valid credential for a new one with the same client ID and ACL.
+import { createLocalJWKSet, errors, jwtVerify } from 'jose';
+import { z } from 'zod';
+import { TOKEN_TYPE, type TopicAcl, topicAclSchema } from '../core/claims.js';
+import { toEpochSeconds } from '../core/clock.js';
+import { notFound } from '../core/errors.js';
+import { refreshedExpiry } from '../core/expiration.js';
+import { toPublicJwk } from '../crypto/keys.js';
+import type { BrokerRecord } from '../store/port.js';
+import type { SignAndRecord } from './credentials.js';
+import type { ServiceDeps } from './deps.js';
+
+/** Seconds of clock skew allowed on the presented token's `exp`, `nbf` and `iat`. */
+export const REFRESH_CLOCK_TOLERANCE_SECONDS = 5;
+
+/** Why a presented token was refused: logged, never sent (the wire says only `invalid_token`). */
+export type RefreshRefusal =
+  | 'malformed'
+  | 'unknown_key'
+  | 'algorithm_not_allowed'
+  | 'bad_signature'
+  | 'wrong_type'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'invalid_claims'
+  | 'revoked'
+  /** Valid, but its chain reached the broker's max_lifetime: the client needs a new credential. */
+  | 'lifetime_exceeded';
+
+export interface RefreshRequest {
+  /** The credential the client holds now. */
+  token: string;
+  /** Revoke the presented token in the same write as recording the new one. */
+  revokeOld: boolean;
+}
+
+export interface Refreshed {
+  ok: true;
+  clientId: string;
+  token: string;
+  jti: string;
+  /** Epoch seconds, or null for no `exp`. */
+  expiresAt: number | null;
+  /** The presented jti, when it was revoked. */
+  revokedJti: string | null;
+}
+
+export type RefreshResult = Refreshed | { ok: false; reason: RefreshRefusal };
+
+/** The claims a refresh reads from a verified token; anything else is dropped. */
+const presentedClaimsSchema = z
+  .object({
+    // Any client ID gatepass signs: generated ones are 26-character ULIDs, beyond clientIdSchema's 23.
+    sub: z.string().min(1).max(256),
+    jti: z.string().min(1).max(128),
+    iat: z.number().int().nonnegative(),
+    exp: z.number().optional(),
+    orig_iat: z.number().int().nonnegative().optional(),
+    topicAcl: topicAclSchema,
+  })
+  .refine((claims) => claims.orig_iat === undefined || claims.orig_iat <= claims.iat);
+
+type PresentedClaims = z.infer<typeof presentedClaimsSchema>;
+
+const refuse = (reason: RefreshRefusal) => ({ ok: false, reason }) as const;
+
+function refusalFor(error: errors.JOSEError): RefreshRefusal {
+  switch (error.code) {
+    case errors.JWTExpired.code:
+      return 'expired';
+    case errors.JWTClaimValidationFailed.code: {
+      const { claim } = error as errors.JWTClaimValidationFailed;
+      if (claim === 'iss') return 'wrong_issuer';
+      if (claim === 'aud') return 'wrong_audience';
+      if (claim === 'typ') return 'wrong_type';
+      if (claim === 'nbf') return 'not_yet_valid';
+      return 'invalid_claims';
+    }
+    case errors.JOSEAlgNotAllowed.code:
+      return 'algorithm_not_allowed';
+    case errors.JWSSignatureVerificationFailed.code:
+      return 'bad_signature';
+    case errors.JWKSNoMatchingKey.code:
+    case errors.JWKSMultipleMatchingKeys.code:
+      return 'unknown_key';
+    default:
+      return 'malformed';
+  }
+}
+
+/**
+ * Verifies a presented credential as a broker would: signed by one of this broker's published keys (retired
+ * ones included until they leave the JWKS), the broker's algorithm pinned, its issuer and audience, `typ`,
+ * `exp`/`nbf` with a small tolerance, and an `iat` not in the future. Revocation is checked by the caller.
+ */
+async function verifyPresented(
+  token: string,
+  broker: BrokerRecord,
+  keys: Parameters<typeof createLocalJWKSet>[0],
+  now: number,
+): Promise<{ ok: true; claims: PresentedClaims } | { ok: false; reason: RefreshRefusal }> {
+  let payload: unknown;
+  try {
+    ({ payload } = await jwtVerify(token, createLocalJWKSet(keys), {
+      algorithms: [broker.algorithm],
+      issuer: broker.issuer,
+      audience: broker.audience,
+      typ: TOKEN_TYPE,
+      requiredClaims: ['sub', 'jti', 'iat'],
+      clockTolerance: REFRESH_CLOCK_TOLERANCE_SECONDS,
+      currentDate: new Date(now),
+    }));
+  } catch (error) {
+    if (error instanceof errors.JOSEError) return refuse(refusalFor(error));
+    throw error;
+  }
+  const parsed = presentedClaimsSchema.safeParse(payload);
+  if (!parsed.success) return refuse('invalid_claims');
+  // A token issued in the future comes from a wrong clock or a forged issuer; either way, not yet.
+  if (parsed.data.iat > toEpochSeconds(now) + REFRESH_CLOCK_TOLERANCE_SECONDS) return refuse('not_yet_valid');
+  return { ok: true, claims: parsed.data };
+}
+
+/**
+ * The presented token is the credential for a refresh: no admin key. What the new token may do comes only
+ * from the verified old one (client ID and ACL copied), and how long it lives only from the broker's rules.
+ */
+export function createRefreshService({ store, clock }: ServiceDeps, signAndRecord: SignAndRecord) {
+  return {
+    async refresh(
+      namespaceName: string,
+      brokerName: string,
+      request: RefreshRequest,
+    ): Promise<RefreshResult> {
+      const namespace = await store.findNamespace(namespaceName);
+      const broker = namespace && (await store.findBroker(namespace.id, brokerName));
+      if (!broker) throw notFound('broker');
+
+      const now = clock();
+      const keys = await store.listSigningKeys(broker.id);
+      const verified = await verifyPresented(
+        request.token,
+        broker,
+        { keys: keys.map((key) => toPublicJwk(key.publicJwk, key.kid, key.algorithm)) },
+        now,
+      );
+      if (!verified.ok) return verified;
+      const presented = verified.claims;
+      if (await store.isRevoked(broker.id, presented.jti)) return refuse('revoked');
+
+      const issuedAt = toEpochSeconds(now);
+      const expiry = refreshedExpiry(presented, broker, issuedAt);
+      if (!expiry.ok) return refuse(expiry.reason);
+
+      const topicAcl: TopicAcl = presented.topicAcl;
+      let recorded = false;
+      const [signed] = await signAndRecord({
+        broker,
+        grants: [
+          {
+            clientId: presented.sub,
+            topicAcl,
+            expiresAt: expiry.expiresAt,
+            originalIssuedAt: expiry.originalIssuedAt,
+          },
+        ],
+        issuedAt,
+        // Provenance instead of an admin key: the credential this one replaces.
+        issuedBy: `refresh:${presented.jti}`,
+        async record([record]) {
+          recorded = await store.insertRefreshedCredential(
+            record!,
+            request.revokeOld
+              ? {
+                  brokerId: broker.id,
+                  jti: presented.jti,
+                  revokedAt: now,
+                  expiresAt: presented.exp ?? null,
+                  // Unique to this call, so the store can tell whether this call's revocation landed.
+                  revokedBy: `refresh:${record!.jti}`,
+                }
+              : undefined,
+          );
+        },
+      });
+      // A concurrent refresh with revoke_old revoked the presented token first: this one loses.
+      if (!recorded || !signed) return refuse('revoked');
+      return {
+        ok: true,
+        clientId: signed.claims.sub,
+        token: signed.token,
+        jti: signed.claims.jti,
+        expiresAt: signed.claims.exp ?? null,
+        revokedJti: request.revokeOld ? presented.jti : null,
+      };
+    },
+  };
+}
+
+export type RefreshService = ReturnType<typeof createRefreshService>;
