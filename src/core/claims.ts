@@ -10,6 +10,12 @@ export const clientIdSchema = z
   .string()
   .regex(/^[0-9A-Za-z_-]{1,23}$/, 'a client id is 1 to 23 characters of [0-9A-Za-z_-]');
 
+/**
+ * A token's `sub`: the client ID it is bound to. Wider than what a request may name (generated ULIDs are
+ * 26 characters; MQTT 3.1.1 lets servers accept more than 23 bytes and MQTT 5 brokers commonly do).
+ */
+export const subjectSchema = z.string().min(1).max(256);
+
 export const topicFilterSchema = z.string().superRefine((filter, ctx) => {
   const problem = topicFilterProblem(filter);
   if (problem) ctx.addIssue({ code: 'custom', message: topicProblemMessages[problem] });

@@ -1,7 +1,7 @@
 // Refresh: a client trades its current, valid credential for a new one with the same client ID and ACL.
 import { createLocalJWKSet, errors, jwtVerify } from 'jose';
 import { z } from 'zod';
-import { TOKEN_TYPE, type TopicAcl, topicAclSchema } from '../core/claims.js';
+import { subjectSchema, TOKEN_TYPE, type TopicAcl, topicAclSchema } from '../core/claims.js';
 import { toEpochSeconds } from '../core/clock.js';
 import { notFound } from '../core/errors.js';
 import { refreshedExpiry } from '../core/expiration.js';
@@ -52,8 +52,7 @@ export type RefreshResult = Refreshed | { ok: false; reason: RefreshRefusal };
 /** The claims a refresh reads from a verified token; anything else is dropped. */
 const presentedClaimsSchema = z
   .object({
-    // Any client ID gatepass signs: generated ones are 26-character ULIDs, beyond clientIdSchema's 23.
-    sub: z.string().min(1).max(256),
+    sub: subjectSchema,
     jti: z.string().min(1).max(128),
     iat: z.number().int().nonnegative(),
     exp: z.number().optional(),

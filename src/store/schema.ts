@@ -79,7 +79,8 @@ export const issuedCredentials = sqliteTable(
   },
   (table) => [
     primaryKey({ columns: [table.brokerId, table.jti] }),
-    index('issued_credentials_client').on(table.brokerId, table.clientId),
+    // For the rotation job: when did the last token a retiring key signed expire?
+    index('issued_credentials_kid').on(table.brokerId, table.kid, table.expiresAt),
   ],
 );
 
