@@ -1,5 +1,5 @@
 // The Cloudflare Workers composition root: D1 through drizzle, configuration from the Worker's vars and secrets.
-import type { D1Database, ExecutionContext } from '@cloudflare/workers-types/latest';
+import type { D1Database, ExecutionContext, ScheduledController } from '@cloudflare/workers-types/latest';
 import { drizzle } from 'drizzle-orm/d1';
 import { base64url } from 'jose';
 import { parseWorkerConfig } from '../config.js';
@@ -8,7 +8,7 @@ import { createUlidGenerator } from '../core/ids.js';
 import { createKeyEncryptionKey } from '../crypto/key-encryption.js';
 import { createApp, type GatepassApp, type Log } from '../http/app.js';
 import { apiError, failureBody } from '../http/envelope.js';
-import { createServices } from '../service/index.js';
+import { createServices, type Services } from '../service/index.js';
 import { createDrizzleStore, type GatepassDatabase, type RunAtomically } from '../store/drizzle.js';
 import * as schema from '../store/schema.js';
 
@@ -31,7 +31,12 @@ const log: Log = (line) => {
 /** Configuration the operator has to fix: every request answers 500 with this message until then. */
 class Misconfigured extends Error {}
 
-async function build(env: WorkerEnv): Promise<GatepassApp> {
+interface Isolate {
+  app: GatepassApp;
+  services: Services;
+}
+
+async function build(env: WorkerEnv): Promise<Isolate> {
   const parsed = parseWorkerConfig(env as unknown as Record<string, unknown>);
   if (!parsed.ok) throw new Misconfigured(parsed.message);
   const config = parsed.config;
@@ -60,26 +65,28 @@ async function build(env: WorkerEnv): Promise<GatepassApp> {
     clock,
     newId: createUlidGenerator(clock),
     defaultIssuer: config.GATEPASS_ISSUER,
+    keyOverlapSeconds: config.GATEPASS_KEY_OVERLAP,
+    log,
   });
   await services.adminKeys.bootstrap(config.GATEPASS_ADMIN_TOKEN);
   log({ level: 'info', msg: 'isolate ready' });
-  return createApp({ services, log, maxBodyBytes: config.GATEPASS_MAX_BODY_BYTES });
+  return { services, app: createApp({ services, log, maxBodyBytes: config.GATEPASS_MAX_BODY_BYTES }) };
 }
 
 /**
  * Services are built and the admin key bootstrapped once per isolate (per env object); a failed start is
  * not cached, so the next request tries again (after a D1 hiccup, or once a secret is set).
  */
-const apps = new WeakMap<WorkerEnv, Promise<GatepassApp>>();
+const isolates = new WeakMap<WorkerEnv, Promise<Isolate>>();
 
-function appFor(env: WorkerEnv): Promise<GatepassApp> {
-  let app = apps.get(env);
-  if (!app) {
-    app = build(env);
-    apps.set(env, app);
-    app.catch(() => apps.delete(env));
+function isolateFor(env: WorkerEnv): Promise<Isolate> {
+  let isolate = isolates.get(env);
+  if (!isolate) {
+    isolate = build(env);
+    isolates.set(env, isolate);
+    isolate.catch(() => isolates.delete(env));
   }
-  return app;
+  return isolate;
 }
 
 function startupFailure(error: unknown): Response {
@@ -96,12 +103,18 @@ function startupFailure(error: unknown): Response {
 
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Promise<Response> {
-    let app: GatepassApp;
+    let isolate: Isolate;
     try {
-      app = await appFor(env);
+      isolate = await isolateFor(env);
     } catch (error) {
       return startupFailure(error);
     }
-    return app.fetch(request, env, ctx);
+    return isolate.app.fetch(request, env, ctx);
+  },
+
+  /** Cron Triggers (wrangler.toml `[triggers]`): key rotation and pruning, at the trigger's time. */
+  async scheduled(controller: ScheduledController, env: WorkerEnv): Promise<void> {
+    const { services } = await isolateFor(env);
+    await services.maintenance.runScheduledJob({ now: controller.scheduledTime });
   },
 };

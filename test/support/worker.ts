@@ -92,6 +92,8 @@ async function runWorker(persistTo: string, secrets: Record<string, string>) {
       server: { hostname: '127.0.0.1', port: 0 },
       inspector: false,
       watch: false,
+      // Serves /__scheduled, which runs the Worker's scheduled handler as a Cron Trigger would.
+      testScheduled: true,
       logLevel: 'error',
     },
   });
