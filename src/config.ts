@@ -16,6 +16,15 @@ function seconds(min: number, max: number) {
     .pipe(z.number().int().min(min).max(max));
 }
 
+/** A whole number in [min, max], written in decimal. */
+function count(min: number, max: number, unit: string) {
+  return z
+    .string()
+    .regex(/^\d{1,10}$/, `must be a number of ${unit}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+}
+
 /** Settings with the same meaning on Node and on Workers. */
 const sharedConfigShape = {
   /** The first admin key, instead of a generated one. */
@@ -41,6 +50,19 @@ const sharedConfigShape = {
    * published until they expire). Default 7 days.
    */
   GATEPASS_KEY_OVERLAP: seconds(0, 10 * 365 * 24 * 3600).default(7 * 24 * 3600),
+  /**
+   * Issuing requests (credentials GET/POST, token exchange) per admin key a minute, with a minute's worth
+   * as burst; 0: unlimited. Generous by default: tighten it for your clients.
+   */
+  GATEPASS_RATE_ISSUE_PER_MINUTE: count(0, 1_000_000, 'requests').default(6000),
+  /** Revoke and un-revoke requests per admin key a minute; 0: unlimited. */
+  GATEPASS_RATE_REVOKE_PER_MINUTE: count(0, 1_000_000, 'requests').default(6000),
+  /** Broker webhook requests per source address a minute, a minute's worth as burst; 0: unlimited. */
+  GATEPASS_RATE_HOOKS_PER_MINUTE: count(0, 1_000_000_000, 'requests').default(60_000),
+  /** Most jtis one broker's revocation list may hold (409 `revocation_limit` beyond). */
+  GATEPASS_MAX_REVOCATIONS_PER_BROKER: count(1, 1_000_000_000, 'revocations').default(1_000_000),
+  /** Milliseconds a request may take before it is answered 503 `timeout`; 0: no deadline. */
+  GATEPASS_REQUEST_TIMEOUT_MS: count(0, 600_000, 'milliseconds').default(30_000),
 };
 
 export const configSchema = z.object({

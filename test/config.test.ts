@@ -14,6 +14,11 @@ describe('configuration', () => {
         GATEPASS_MAX_BODY_BYTES: 65536,
         GATEPASS_CRON_INTERVAL: 3600,
         GATEPASS_KEY_OVERLAP: 604800,
+        GATEPASS_RATE_ISSUE_PER_MINUTE: 6000,
+        GATEPASS_RATE_REVOKE_PER_MINUTE: 6000,
+        GATEPASS_RATE_HOOKS_PER_MINUTE: 60000,
+        GATEPASS_MAX_REVOCATIONS_PER_BROKER: 1_000_000,
+        GATEPASS_REQUEST_TIMEOUT_MS: 30_000,
       },
     });
   });
@@ -34,6 +39,10 @@ describe('configuration', () => {
     [{ GATEPASS_CRON_INTERVAL: '-1' }, 'GATEPASS_CRON_INTERVAL'],
     [{ GATEPASS_CRON_INTERVAL: '1h' }, 'GATEPASS_CRON_INTERVAL'],
     [{ GATEPASS_KEY_OVERLAP: '1e6' }, 'GATEPASS_KEY_OVERLAP'],
+    [{ GATEPASS_RATE_ISSUE_PER_MINUTE: '-5' }, 'GATEPASS_RATE_ISSUE_PER_MINUTE'],
+    [{ GATEPASS_RATE_REVOKE_PER_MINUTE: '2000000' }, 'GATEPASS_RATE_REVOKE_PER_MINUTE'],
+    [{ GATEPASS_MAX_REVOCATIONS_PER_BROKER: '0' }, 'GATEPASS_MAX_REVOCATIONS_PER_BROKER'],
+    [{ GATEPASS_REQUEST_TIMEOUT_MS: '5s' }, 'GATEPASS_REQUEST_TIMEOUT_MS'],
   ])('names the bad variable in %j', (env, name) => {
     const parsed = parseConfig(env);
     expect(parsed.ok).toBe(false);
@@ -52,6 +61,11 @@ describe('configuration on Workers', () => {
         GATEPASS_ISSUER: 'gatepass',
         GATEPASS_MAX_BODY_BYTES: 65536,
         GATEPASS_KEY_OVERLAP: 604800,
+        GATEPASS_RATE_ISSUE_PER_MINUTE: 6000,
+        GATEPASS_RATE_REVOKE_PER_MINUTE: 6000,
+        GATEPASS_RATE_HOOKS_PER_MINUTE: 60000,
+        GATEPASS_MAX_REVOCATIONS_PER_BROKER: 1_000_000,
+        GATEPASS_REQUEST_TIMEOUT_MS: 30_000,
       },
     });
     const missing = parseWorkerConfig({ DB: {}, GATEPASS_KEK: '' });

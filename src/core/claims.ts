@@ -48,6 +48,12 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 export const TOKEN_TYPE = 'JWT';
 
+/**
+ * The longest credential gatepass issues, in bytes (a compact JWS is ASCII): the verifier's MAX_TOKEN_BYTES,
+ * so no broker refuses a credential for its size. 32 filters of 1,024 bytes a direction would be far more.
+ */
+export const MAX_CREDENTIAL_BYTES = 4096;
+
 /** The payload of every credential gatepass issues. */
 export interface CredentialClaims {
   iss: string;

@@ -9,6 +9,10 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
+  /** The request did not finish within the configured time (GATEPASS_REQUEST_TIMEOUT_MS). */
+  | 'timeout'
+  /** The broker's revocation list is full (GATEPASS_MAX_REVOCATIONS_PER_BROKER). */
+  | 'revocation_limit'
   | 'internal'
   /** A presented credential (refresh) is malformed, expired, revoked or not this broker's. */
   | 'invalid_token'

@@ -1,18 +1,22 @@
 // The HTTP application: routes, admin auth, validation errors, body limits, request logs, spec and docs.
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { type Clock, systemClock } from '../core/clock.js';
 import { ServiceError } from '../core/errors.js';
 import type { Services } from '../service/index.js';
 import { adminAuth } from './admin-auth.js';
 import { CLOUDFLARE_ACCOUNT, rewriteCloudflareRequest } from './compat.js';
 import type { AppEnv } from './context.js';
 import { apiError, errorStatus, failureBody, renderFailure, success } from './envelope.js';
+import { type RateLimits, rateLimit, requestTimeout } from './limits.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
+import { registerAuditRoutes } from './routes/audit.js';
 import { registerBrokerRoutes, registerPublicKeyRoutes } from './routes/brokers.js';
 import { registerCredentialRoutes } from './routes/credentials.js';
+import { registerHookRoutes } from './routes/hooks.js';
 import { registerIdentitySourceRoutes } from './routes/identity-sources.js';
 import { registerMaintenanceRoutes } from './routes/maintenance.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
@@ -28,7 +32,24 @@ export interface AppOptions {
   log: Log;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
+  /** Per-admin-key request rates for issuing and revoking (429 beyond); omitted: unlimited. */
+  rateLimits?: RateLimits;
+  /** Milliseconds a request may take before a 503 `timeout` (0 or omitted: no deadline). */
+  requestTimeoutMs?: number;
+  /** For the rate limits' buckets. */
+  clock?: Clock;
+  /** Broker webhook requests per source address a minute (429 beyond); 0: unlimited. Default 60,000. */
+  hookRatePerMinute?: number;
 }
+
+export interface ApiOptions {
+  rateLimits?: RateLimits | undefined;
+  clock?: Clock | undefined;
+  hookRatePerMinute?: number | undefined;
+}
+
+/** GATEPASS_RATE_HOOKS_PER_MINUTE's default: a busy broker's reconnect storm, not a flood of strangers. */
+export const DEFAULT_HOOK_RATE_PER_MINUTE = 60_000;
 
 export const API_VERSION = '0.1.0';
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
@@ -57,14 +78,29 @@ function newApi() {
 }
 
 /** The /v1 API, without dependencies: also what the OpenAPI document is generated from. */
-export function createApi() {
+export function createApi({
+  rateLimits,
+  clock = systemClock,
+  hookRatePerMinute = DEFAULT_HOOK_RATE_PER_MINUTE,
+}: ApiOptions = {}) {
   const publicApi = newApi();
   registerPublicKeyRoutes(publicApi);
   // The presented token is the credential (see routes/refresh.ts).
   registerRefreshRoutes(publicApi);
+  // Broker HTTP-auth webhooks: the token the broker passes on is the credential (see routes/hooks.ts).
+  registerHookRoutes(publicApi, { perMinute: hookRatePerMinute, clock });
 
   const adminApi = newApi();
   adminApi.use('*', adminAuth());
+  // After adminAuth: the buckets are per admin key.
+  const brokerPath = '/namespaces/:namespace/brokers/:broker';
+  const issueLimit = rateLimits && rateLimit('issue', rateLimits.issuePerMinute, clock);
+  if (issueLimit) {
+    adminApi.on(['GET', 'POST'], `${brokerPath}/credentials`, issueLimit);
+    adminApi.post(`${brokerPath}/token-exchange`, issueLimit);
+  }
+  const revokeLimit = rateLimits && rateLimit('revoke', rateLimits.revokePerMinute, clock);
+  if (revokeLimit) adminApi.on(['POST', 'DELETE'], `${brokerPath}/revocations`, revokeLimit);
   registerNamespaceRoutes(adminApi);
   registerBrokerRoutes(adminApi);
   registerCredentialRoutes(adminApi);
@@ -73,6 +109,7 @@ export function createApi() {
   registerMaintenanceRoutes(adminApi);
   registerIdentitySourceRoutes(adminApi);
   registerTokenExchangeRoutes(adminApi);
+  registerAuditRoutes(adminApi);
 
   // Public routes first: they answer before the admin key check registered by adminApi runs.
   const api = newApi();
@@ -94,7 +131,8 @@ export function openApiDocument(api = createApi()) {
       version: API_VERSION,
       description:
         'Issues and revokes broker-scoped JWT credentials for MQTT brokers. Every /v1 route is also served ' +
-        'under the Cloudflare-compatible prefix /client/v4/accounts/{account}/pubsub.',
+        'under the Cloudflare-compatible prefix /client/v4/accounts/{account}/pubsub. Any request taking ' +
+        'longer than GATEPASS_REQUEST_TIMEOUT_MS is answered 503 with the error `timeout`.',
     },
   });
 }
@@ -107,11 +145,39 @@ const requireJsonBodies: MiddlewareHandler = async (c, next) => {
   const length = c.req.header('content-length');
   const carriesBody =
     (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
-  if (carriesBody && !hasJsonBody(c.req.header('content-type'))) {
+  // Broker webhooks take what brokers send: RabbitMQ and mosquitto-go-auth post forms (routes/hooks.ts).
+  if (
+    carriesBody &&
+    !hasJsonBody(c.req.header('content-type')) &&
+    !/\/brokers\/[^/]+\/hooks\//.test(c.req.path)
+  ) {
     return renderFailure(c, 'unsupported_media_type', 'request bodies must be application/json');
   }
   await next();
 };
+
+/**
+ * hono's bodyLimit, without its cost where the headers settle the question: it reads `c.req.raw.body`
+ * first, which on @hono/node-server builds a full Request with a web stream for every request (~100 µs,
+ * and node-server's direct body read is lost). A Content-Length without Transfer-Encoding decides by
+ * itself; a GET or HEAD with neither has no body anyone reads; anything else (chunked, or an HTTP/2 body
+ * without a length) is counted as it streams, by hono's bodyLimit.
+ */
+function limitBody(maxBodyBytes: number): MiddlewareHandler {
+  const tooLarge = (c: Context) =>
+    renderFailure(c, 'payload_too_large', `request bodies are limited to ${maxBodyBytes} bytes`);
+  const streaming = bodyLimit({ maxSize: maxBodyBytes, onError: tooLarge });
+  return async (c, next) => {
+    if (c.req.header('transfer-encoding') === undefined) {
+      const length = c.req.header('content-length');
+      if (length !== undefined && /^\d+$/.test(length)) {
+        return Number(length) > maxBodyBytes ? tooLarge(c) : next();
+      }
+      if (length === undefined && (c.req.method === 'GET' || c.req.method === 'HEAD')) return next();
+    }
+    return streaming(c, next);
+  };
+}
 
 function requestLog(log: Log): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -130,8 +196,16 @@ function requestLog(log: Log): MiddlewareHandler<AppEnv> {
   };
 }
 
-export function createApp({ services, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES }: AppOptions) {
-  const api = createApi();
+export function createApp({
+  services,
+  log,
+  maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+  rateLimits,
+  requestTimeoutMs = 0,
+  clock,
+  hookRatePerMinute,
+}: AppOptions) {
+  const api = createApi({ rateLimits, clock, hookRatePerMinute });
   const document = openApiDocument(api);
   const app = new OpenAPIHono<AppEnv>();
 
@@ -140,14 +214,8 @@ export function createApp({ services, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES
     c.set('services', services);
     await next();
   });
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: maxBodyBytes,
-      onError: (c) =>
-        renderFailure(c, 'payload_too_large', `request bodies are limited to ${maxBodyBytes} bytes`),
-    }),
-  );
+  app.use('*', requestTimeout(requestTimeoutMs));
+  app.use('*', limitBody(maxBodyBytes));
   app.use('*', requireJsonBodies);
 
   app.get('/healthz', async (c) => {

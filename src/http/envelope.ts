@@ -22,6 +22,8 @@ export const errorStatus: Record<ErrorCode, { status: ContentfulStatusCode; code
   payload_too_large: { status: 413, code: 10413 },
   unsupported_media_type: { status: 415, code: 10415 },
   rate_limited: { status: 429, code: 10429 },
+  timeout: { status: 503, code: 10503 },
+  revocation_limit: { status: 409, code: 10490 },
   internal: { status: 500, code: 10500 },
   invalid_token: { status: 401, code: 10461 },
   lifetime_exceeded: { status: 403, code: 10462 },

@@ -27,13 +27,32 @@ export interface NodeServerOptions {
   clock?: Clock;
 }
 
+/** How long shutdown waits for open connections when requests have no deadline (GATEPASS_REQUEST_TIMEOUT_MS=0). */
+const DEFAULT_SHUTDOWN_DEADLINE_MS = 30_000;
+
 export interface RunningServer {
   url: string;
   close(): Promise<void>;
 }
 
+let pendingLogLines = '';
+
+function flushLog(): void {
+  const lines = pendingLogLines;
+  pendingLogLines = '';
+  if (lines !== '') process.stdout.write(lines);
+}
+// Writes to a pipe or file are synchronous on Linux, so this still gets the last lines out on exit.
+process.on('exit', flushLog);
+
+/**
+ * One JSON object a line on stdout. Lines logged in the same turn of the event loop go out in one write
+ * (a write is a system call, and under load one a request costs as much as answering it): a line is
+ * written at the latest when the loop next checks I/O, and on exit; only a SIGKILL can lose the last turn's.
+ */
 export const jsonLog: Log = (line) => {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
+  if (pendingLogLines === '') setImmediate(flushLog);
+  pendingLogLines += `${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`;
 };
 
 /**
@@ -92,6 +111,7 @@ export async function openNodeServices({
     defaultIssuer: config.GATEPASS_ISSUER,
     log,
     keyOverlapSeconds: config.GATEPASS_KEY_OVERLAP,
+    maxRevocationsPerBroker: config.GATEPASS_MAX_REVOCATIONS_PER_BROKER,
   });
   return { sqlite, services };
 }
@@ -140,9 +160,39 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   } = options;
   const { sqlite, services } = await openNodeServices({ config, log, announce, clock });
   const { generatedSecret } = await services.adminKeys.bootstrap(config.GATEPASS_ADMIN_TOKEN);
-  const app = createApp({ services, log, maxBodyBytes: config.GATEPASS_MAX_BODY_BYTES });
+  const app = createApp({
+    services,
+    log,
+    maxBodyBytes: config.GATEPASS_MAX_BODY_BYTES,
+    rateLimits: {
+      issuePerMinute: config.GATEPASS_RATE_ISSUE_PER_MINUTE,
+      revokePerMinute: config.GATEPASS_RATE_REVOKE_PER_MINUTE,
+    },
+    requestTimeoutMs: config.GATEPASS_REQUEST_TIMEOUT_MS,
+    clock,
+    hookRatePerMinute: config.GATEPASS_RATE_HOOKS_PER_MINUTE,
+  });
 
-  const server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.PORT });
+  let shuttingDown = false;
+  // `Connection: close` where the connection must not be reused. @hono/node-server drains an unread request
+  // body for at most 500 ms, then destroys the socket it has just answered on with `keep-alive`, so a client
+  // reusing it loses its next request: a body refused for its size is the one that is never read. And once
+  // shutting down, each answer to a request that was in flight closes its connection, instead of leaving it
+  // idle for the keep-alive timeout that server.close() would wait out.
+  const fetch: typeof app.fetch = async (...args) => {
+    const response = await app.fetch(...args);
+    if (response.status !== 413 && !shuttingDown) return response;
+    try {
+      response.headers.set('connection', 'close');
+      return response;
+    } catch {
+      // Immutable headers (a response passed through from fetch): copy it.
+      const copy = new Response(response.body, response);
+      copy.headers.set('connection', 'close');
+      return copy;
+    }
+  };
+  const server = serve({ fetch, hostname: config.HOST, port: config.PORT });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -175,10 +225,24 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   let closing: Promise<void> | undefined;
   return {
     url,
+    /**
+     * Stops accepting connections, lets requests in flight finish (each answer closes its connection), stops
+     * the scheduler after its current run, then closes SQLite, which checkpoints and removes the WAL. A
+     * connection still open a second after the request deadline (a client that never finishes sending its
+     * request, or never reads the answer) is cut then, so shutdown cannot hang on one.
+     */
     close() {
       closing ??= new Promise<void>((resolve) => {
+        shuttingDown = true;
         const stopped = scheduler?.stop();
+        const deadline = setTimeout(
+          () => {
+            if ('closeAllConnections' in server) server.closeAllConnections();
+          },
+          (config.GATEPASS_REQUEST_TIMEOUT_MS || DEFAULT_SHUTDOWN_DEADLINE_MS) + 1_000,
+        ).unref();
         server.close(async () => {
+          clearTimeout(deadline);
           await stopped;
           sqlite.close();
           resolve();

@@ -21,6 +21,11 @@ export interface WorkerEnv {
   GATEPASS_ADMIN_TOKEN?: string;
   GATEPASS_ISSUER?: string;
   GATEPASS_MAX_BODY_BYTES?: string;
+  GATEPASS_RATE_ISSUE_PER_MINUTE?: string;
+  GATEPASS_RATE_REVOKE_PER_MINUTE?: string;
+  GATEPASS_MAX_REVOCATIONS_PER_BROKER?: string;
+  GATEPASS_REQUEST_TIMEOUT_MS?: string;
+  GATEPASS_RATE_HOOKS_PER_MINUTE?: string;
 }
 
 /** Workers Logs parses one JSON object a line. */
@@ -66,11 +71,25 @@ async function build(env: WorkerEnv): Promise<Isolate> {
     newId: createUlidGenerator(clock),
     defaultIssuer: config.GATEPASS_ISSUER,
     keyOverlapSeconds: config.GATEPASS_KEY_OVERLAP,
+    maxRevocationsPerBroker: config.GATEPASS_MAX_REVOCATIONS_PER_BROKER,
     log,
   });
   await services.adminKeys.bootstrap(config.GATEPASS_ADMIN_TOKEN);
   log({ level: 'info', msg: 'isolate ready' });
-  return { services, app: createApp({ services, log, maxBodyBytes: config.GATEPASS_MAX_BODY_BYTES }) };
+  const app = createApp({
+    services,
+    log,
+    maxBodyBytes: config.GATEPASS_MAX_BODY_BYTES,
+    // Per isolate: Cloudflare runs many, so these bound one isolate's share, not the account's.
+    rateLimits: {
+      issuePerMinute: config.GATEPASS_RATE_ISSUE_PER_MINUTE,
+      revokePerMinute: config.GATEPASS_RATE_REVOKE_PER_MINUTE,
+    },
+    requestTimeoutMs: config.GATEPASS_REQUEST_TIMEOUT_MS,
+    clock,
+    hookRatePerMinute: config.GATEPASS_RATE_HOOKS_PER_MINUTE,
+  });
+  return { services, app };
 }
 
 /**

@@ -59,6 +59,16 @@ export function createAdminKeyService({ store, clock, newId }: ServiceDeps) {
         permission: input.permission,
         createdBy: actor.keyId,
       });
+      await store.insertAuditEvent({
+        at: key.createdAt,
+        action: 'admin_key.create',
+        actor: actor.keyId,
+        namespaceId: key.namespaceId,
+        namespace: namespace ? namespace.name : null,
+        brokerId: null,
+        broker: null,
+        details: { key_id: key.id, name: key.name, permission: key.permission, hint: key.hint },
+      });
       return { key: toView({ ...key, namespaceName: namespace ? namespace.name : null }), secret };
     },
 
@@ -77,6 +87,16 @@ export function createAdminKeyService({ store, clock, newId }: ServiceDeps) {
           'refusing to delete the last read-write admin key for all namespaces',
         );
       }
+      await store.insertAuditEvent({
+        at: clock(),
+        action: 'admin_key.delete',
+        actor: actor.keyId,
+        namespaceId: key.namespaceId,
+        namespace: key.namespaceName,
+        brokerId: null,
+        broker: null,
+        details: { key_id: key.id, name: key.name, permission: key.permission, hint: key.hint },
+      });
     },
 
     /**

@@ -1,11 +1,13 @@
 // Issuing credentials: a batch of signed, broker-scoped JWTs and their metadata records.
-import type { CredentialClaims, TopicAcl } from '../core/claims.js';
+import type { AuditEventRecord } from '../core/audit.js';
+import { type CredentialClaims, MAX_CREDENTIAL_BYTES, type TopicAcl } from '../core/claims.js';
 import { toEpochSeconds } from '../core/clock.js';
 import { ServiceError } from '../core/errors.js';
 import { freshCredentialLifetime } from '../core/expiration.js';
 import { signCredential } from '../crypto/sign.js';
 import type { BrokerRecord, IssuedCredentialRecord } from '../store/port.js';
 import type { Actor } from './access.js';
+import { brokerEvent } from './audit.js';
 import type { BrokerService } from './brokers.js';
 import type { ServiceDeps } from './deps.js';
 import type { Keyring } from './keyring.js';
@@ -44,6 +46,8 @@ export interface SignAndRecordRequest {
   issuedBy: string;
   /** Writes the records in place of `store.insertIssuedCredentials`, e.g. together with a revocation. */
   record?: (records: IssuedCredentialRecord[]) => Promise<void>;
+  /** The audit event for these records, written in the same transaction (without `record`). */
+  audit?: (records: IssuedCredentialRecord[]) => AuditEventRecord;
 }
 
 export interface SignedGrant {
@@ -58,7 +62,7 @@ export interface SignedGrant {
 export type SignAndRecord = (request: SignAndRecordRequest) => Promise<SignedGrant[]>;
 
 export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: Keyring): SignAndRecord {
-  return async ({ broker, grants, issuedAt, issuedBy, record }) => {
+  return async ({ broker, grants, issuedAt, issuedBy, record, audit }) => {
     const key = await keyring.currentSigningKey(broker);
     const claims = grants.map(
       ({ clientId, topicAcl, expiresAt, originalIssuedAt }): CredentialClaims => ({
@@ -73,6 +77,15 @@ export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: K
       }),
     );
     const tokens = await Promise.all(claims.map((claim) => signCredential(claim, key)));
+    const longest = Math.max(...tokens.map((token) => token.length));
+    if (longest > MAX_CREDENTIAL_BYTES) {
+      // Nothing is recorded: a credential no broker would accept is not issued.
+      throw new ServiceError(
+        'invalid_input',
+        `the credential would be ${longest} bytes; brokers accept at most ${MAX_CREDENTIAL_BYTES}: shorten the topic ACL`,
+        'topicAcl',
+      );
+    }
     const records = claims.map(
       (claim): IssuedCredentialRecord => ({
         brokerId: broker.id,
@@ -84,8 +97,17 @@ export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: K
         issuedBy,
       }),
     );
-    await (record ?? ((rows) => store.insertIssuedCredentials(rows)))(records);
+    await (record ?? ((rows) => store.insertIssuedCredentials(rows, audit?.(rows))))(records);
     return claims.map((claim, i) => ({ token: tokens[i]!, claims: claim }));
+  };
+}
+
+/** What the audit trail keeps of issued credentials: their jtis, client ids and expiry, never the tokens. */
+export function issuedDetails(records: IssuedCredentialRecord[]): Record<string, unknown> {
+  return {
+    credentials: records.map((record) => ({ jti: record.jti, client_id: record.clientId })),
+    kid: records[0]?.kid ?? null,
+    exp: records[0]?.expiresAt ?? null,
   };
 }
 
@@ -98,19 +120,22 @@ export function createCredentialService(deps: ServiceDeps, brokers: BrokerServic
       brokerName: string,
       request: IssueRequest,
     ): Promise<IssuedCredentials> {
-      const { broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
+      const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
       const lifetime = freshCredentialLifetime(broker, request.expiration);
       if (!lifetime.ok) throw new ServiceError('invalid_input', lifetime.message, 'expiration');
 
       const clientIds = request.clientIds ?? Array.from({ length: request.number }, deps.newId);
       const topicAcl = request.topicAcl ?? broker.defaultTopicAcl;
-      const issuedAt = toEpochSeconds(deps.clock());
+      const now = deps.clock();
+      const issuedAt = toEpochSeconds(now);
       const expiresAt = lifetime.seconds === null ? null : issuedAt + lifetime.seconds;
       const signed = await signAndRecord({
         broker,
         grants: clientIds.map((clientId) => ({ clientId, topicAcl, expiresAt })),
         issuedAt,
         issuedBy: actor.keyId,
+        audit: (records) =>
+          brokerEvent('credentials.issue', actor.keyId, now, { namespace, broker }, issuedDetails(records)),
       });
       return Object.fromEntries(signed.map(({ claims, token }) => [claims.sub, token]));
     },

@@ -17,4 +17,6 @@ export interface ServiceDeps {
   keyOverlapSeconds?: number;
   /** For identity sources (JWKS, webhooks); default: the global fetch. */
   fetch?: typeof fetch;
+  /** Most jtis one broker's revocation list may hold; a revoke that would pass it is refused (409). */
+  maxRevocationsPerBroker?: number;
 }

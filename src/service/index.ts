@@ -1,5 +1,7 @@
 // All use cases, wired from one set of dependencies.
 import { createAdminKeyService } from './admin-keys.js';
+import { createAuditService } from './audit.js';
+import { createBrokerVerifiers } from './broker-verifiers.js';
 import { createBrokerService } from './brokers.js';
 import { createCredentialService, createCredentialSigner } from './credentials.js';
 import type { ServiceDeps } from './deps.js';
@@ -11,7 +13,10 @@ import { createRefreshService } from './refresh.js';
 import { createRevocationService } from './revocations.js';
 import { createTokenExchangeService } from './token-exchange.js';
 
-export function createServices(deps: ServiceDeps) {
+export function createServices(serviceDeps: ServiceDeps) {
+  const brokerVerifiers = createBrokerVerifiers(serviceDeps);
+  // Every revocation written through these services reaches the webhooks' verifiers at once.
+  const deps: ServiceDeps = { ...serviceDeps, store: brokerVerifiers.watch(serviceDeps.store) };
   const brokers = createBrokerService(deps);
   const keyring = createKeyring(deps);
   return {
@@ -25,6 +30,9 @@ export function createServices(deps: ServiceDeps) {
     adminKeys: createAdminKeyService(deps),
     identitySources: createIdentitySourceService(deps, brokers),
     tokenExchange: createTokenExchangeService(deps, brokers, createCredentialSigner(deps, keyring)),
+    audit: createAuditService(deps),
+    /** The broker webhooks' verifiers (src/http/routes/hooks.ts). */
+    brokerVerifiers,
   };
 }
 

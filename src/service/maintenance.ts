@@ -1,8 +1,10 @@
 // The scheduled job: signing-key rotation, removal of retired keys, and pruning after tokens expire.
+import { SCHEDULER_ACTOR } from '../core/audit.js';
 import { toEpochSeconds } from '../core/clock.js';
 import { retiredKeyRemoveAfter, shorterLimit } from '../core/expiration.js';
 import type { RotationCandidate } from '../store/port.js';
 import { type Actor, requireGlobal } from './access.js';
+import { brokerEvent } from './audit.js';
 import type { ServiceDeps } from './deps.js';
 import { newSigningKeyRecord } from './keyring.js';
 
@@ -28,7 +30,11 @@ export interface MaintenanceCounts {
 export function createMaintenanceService(deps: ServiceDeps) {
   const { store, keyEncryptionKey, clock, log, keyOverlapSeconds = DEFAULT_KEY_OVERLAP_SECONDS } = deps;
 
-  async function rotate({ broker, currentKey }: RotationCandidate, now: number): Promise<boolean> {
+  async function rotate(
+    { broker, currentKey, namespaceName }: RotationCandidate,
+    now: number,
+    actor: string,
+  ): Promise<boolean> {
     const usage = await store.findKeyUsage(broker.id, currentKey.kid);
     const removeAfter = retiredKeyRemoveAfter({
       retiredAt: now,
@@ -42,17 +48,24 @@ export function createMaintenanceService(deps: ServiceDeps) {
     return store.rotateSigningKey(
       { brokerId: broker.id, kid: currentKey.kid, retiredAt: now, removeAfter },
       next,
+      brokerEvent(
+        'signing_key.rotate',
+        actor,
+        now,
+        { namespace: { id: broker.namespaceId, name: namespaceName }, broker },
+        { retired_kid: currentKey.kid, kid: next.kid, remove_after: removeAfter },
+      ),
     );
   }
 
-  async function rotateDueKeys(now: number): Promise<number> {
+  async function rotateDueKeys(now: number, actor: string): Promise<number> {
     let rotated = 0;
     let afterId = '';
     for (;;) {
       const due = await store.listBrokersDueForRotation(now, afterId, ROTATION_PAGE);
       for (const candidate of due) {
         try {
-          if (await rotate(candidate, now)) rotated++;
+          if (await rotate(candidate, now, actor)) rotated++;
         } catch (error) {
           // One broker's failure must not hold back the others; the next run tries it again.
           log?.({
@@ -70,11 +83,18 @@ export function createMaintenanceService(deps: ServiceDeps) {
 
   /**
    * Runs every maintenance step for the moment `now` (epoch ms). Idempotent: a second run at the same `now`
-   * changes nothing, so overlapping schedulers (a Node timer and `npm run cron`) are harmless.
+   * changes nothing, so overlapping schedulers (a Node timer and `npm run cron`) are harmless. `actor` is who
+   * the audit trail names for rotations: the admin key of `run`, else the scheduler.
    */
-  async function runScheduledJob({ now }: { now: number }): Promise<MaintenanceCounts> {
+  async function runScheduledJob({
+    now,
+    actor = SCHEDULER_ACTOR,
+  }: {
+    now: number;
+    actor?: string;
+  }): Promise<MaintenanceCounts> {
     const started = performance.now();
-    const keysRotated = await rotateDueKeys(now);
+    const keysRotated = await rotateDueKeys(now, actor);
     const keysRemoved = await store.deleteRemovableSigningKeys(now);
     const expiredBefore = toEpochSeconds(now) - EXPIRY_GRACE_SECONDS;
     const eventsPruned = await store.deleteExpiredRevocationEvents(expiredBefore);
@@ -95,7 +115,7 @@ export function createMaintenanceService(deps: ServiceDeps) {
     /** The job on demand, for operators: a global read-write admin key. */
     async run(actor: Actor): Promise<MaintenanceCounts> {
       requireGlobal(actor, 'write');
-      return runScheduledJob({ now: clock() });
+      return runScheduledJob({ now: clock(), actor: actor.keyId });
     },
   };
 }

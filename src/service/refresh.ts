@@ -1,12 +1,19 @@
 // Refresh: a client trades its current, valid credential for a new one with the same client ID and ACL.
-import { createLocalJWKSet, errors, jwtVerify } from 'jose';
+import { base64url, createLocalJWKSet, errors, jwtVerify } from 'jose';
 import { z } from 'zod';
-import { subjectSchema, TOKEN_TYPE, type TopicAcl, topicAclSchema } from '../core/claims.js';
+import {
+  MAX_CREDENTIAL_BYTES,
+  subjectSchema,
+  TOKEN_TYPE,
+  type TopicAcl,
+  topicAclSchema,
+} from '../core/claims.js';
 import { toEpochSeconds } from '../core/clock.js';
 import { notFound } from '../core/errors.js';
 import { refreshedExpiry } from '../core/expiration.js';
 import { toPublicJwk } from '../crypto/keys.js';
 import type { BrokerRecord } from '../store/port.js';
+import { brokerEvent } from './audit.js';
 import type { SignAndRecord } from './credentials.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -90,9 +97,25 @@ function refusalFor(error: errors.JOSEError): RefreshRefusal {
 }
 
 /**
+ * Every segment in canonical base64url: jose decodes with the platform's forgiving base64, which ignores the
+ * unused low bits of the last character, so one credential would have several spellings. gatepass's
+ * verifier refuses them (`malformed`); so does a refresh.
+ */
+function canonicalSegments(token: string): boolean {
+  try {
+    return token.split('.').every((segment) => base64url.encode(base64url.decode(segment)) === segment);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Verifies a presented credential as a broker would: signed by one of this broker's published keys (retired
  * ones included until they leave the JWKS), the broker's algorithm pinned, its issuer and audience, `typ`,
  * `exp`/`nbf` with a small tolerance, and an `iat` not in the future. Revocation is checked by the caller.
+ * Where jose is more lenient than gatepass's verifier, the verifier's rule applies: `typ` exactly `JWT`
+ * (jose ignores case and an `application/` prefix), `aud` a string (jose accepts a list holding it), and
+ * canonical base64url.
  */
 async function verifyPresented(
   token: string,
@@ -100,9 +123,15 @@ async function verifyPresented(
   keys: Parameters<typeof createLocalJWKSet>[0],
   now: number,
 ): Promise<{ ok: true; claims: PresentedClaims } | { ok: false; reason: RefreshRefusal }> {
-  let payload: unknown;
+  // No gatepass credential is longer, and brokers refuse longer passwords.
+  if (token.length > MAX_CREDENTIAL_BYTES || !canonicalSegments(token)) return refuse('malformed');
+  let payload: Record<string, unknown>;
+  let typ: unknown;
   try {
-    ({ payload } = await jwtVerify(token, createLocalJWKSet(keys), {
+    ({
+      payload,
+      protectedHeader: { typ },
+    } = await jwtVerify(token, createLocalJWKSet(keys), {
       algorithms: [broker.algorithm],
       issuer: broker.issuer,
       audience: broker.audience,
@@ -115,6 +144,8 @@ async function verifyPresented(
     if (error instanceof errors.JOSEError) return refuse(refusalFor(error));
     throw error;
   }
+  if (typ !== TOKEN_TYPE) return refuse('wrong_type');
+  if (typeof payload.aud !== 'string') return refuse('wrong_audience');
   const parsed = presentedClaimsSchema.safeParse(payload);
   if (!parsed.success) return refuse('invalid_claims');
   // A token issued in the future comes from a wrong clock or a forged issuer; either way, not yet.
@@ -169,6 +200,19 @@ export function createRefreshService({ store, clock }: ServiceDeps, signAndRecor
         // Provenance instead of an admin key: the credential this one replaces.
         issuedBy: `refresh:${presented.jti}`,
         async record([record]) {
+          const audit = brokerEvent(
+            'credentials.refresh',
+            `refresh:${presented.jti}`,
+            now,
+            { namespace, broker },
+            {
+              jti: record!.jti,
+              client_id: record!.clientId,
+              exp: record!.expiresAt,
+              replaces: presented.jti,
+              revoked_old: request.revokeOld,
+            },
+          );
           recorded = await store.insertRefreshedCredential(
             record!,
             request.revokeOld
@@ -181,6 +225,7 @@ export function createRefreshService({ store, clock }: ServiceDeps, signAndRecor
                   revokedBy: `refresh:${record!.jti}`,
                 }
               : undefined,
+            audit,
           );
         },
       });

@@ -1,12 +1,16 @@
 // The revocation list: idempotent revoke and un-revoke by jti, listing with the token expiries kept.
+import { ServiceError } from '../core/errors.js';
 import type { RevocationEvent, RevocationRecord } from '../store/port.js';
 import type { Actor } from './access.js';
+import { brokerEvent } from './audit.js';
 import type { BrokerService } from './brokers.js';
 import type { ServiceDeps } from './deps.js';
 import { mapPage, type PageRequest, type PageResult, toStorePage } from './paging.js';
 
 export const MAX_REVOCATIONS_PER_CALL = 100;
 export const MAX_FEED_CHANGES = 1000;
+/** Default for GATEPASS_MAX_REVOCATIONS_PER_BROKER: far above real use, far below a full disk. */
+export const DEFAULT_MAX_REVOCATIONS_PER_BROKER = 1_000_000;
 
 export interface RevocationFeedPage {
   changes: RevocationEvent[];
@@ -16,12 +20,35 @@ export interface RevocationFeedPage {
   more: boolean;
 }
 
-export function createRevocationService({ store, clock }: ServiceDeps, brokers: BrokerService) {
+export function createRevocationService(
+  { store, clock, maxRevocationsPerBroker = DEFAULT_MAX_REVOCATIONS_PER_BROKER }: ServiceDeps,
+  brokers: BrokerService,
+) {
+  /**
+   * Refuses a revoke that would take the list past the cap. Checked before the write, so concurrent revokes
+   * of one broker can each pass it once: the list may end up over the cap by at most their batches.
+   */
+  async function checkCapacity(brokerId: string, jtis: string[]): Promise<void> {
+    const held = await store.countRevocations(brokerId);
+    if (held + jtis.length <= maxRevocationsPerBroker) return;
+    // Near the cap: jtis revoked already take no room (revoking is idempotent).
+    let added = 0;
+    for (const jti of jtis) if (!(await store.isRevoked(brokerId, jti))) added++;
+    if (held + added <= maxRevocationsPerBroker) return;
+    throw new ServiceError(
+      'revocation_limit',
+      `this broker's revocation list holds ${held} of at most ${maxRevocationsPerBroker} jtis; ` +
+        'un-revoke some, or wait for revocations of expired credentials to be pruned',
+      'jti',
+    );
+  }
+
   return {
     /** Unknown jtis are accepted: a token may be revoked before anyone has seen it. */
     async revoke(actor: Actor, namespaceName: string, brokerName: string, jtis: string[]): Promise<string[]> {
-      const { broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
+      const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
       const unique = [...new Set(jtis)];
+      await checkCapacity(broker.id, unique);
       const expiries = await store.findCredentialExpiries(broker.id, unique);
       const revokedAt = clock();
       await store.insertRevocations(
@@ -34,6 +61,7 @@ export function createRevocationService({ store, clock }: ServiceDeps, brokers: 
             revokedBy: actor.keyId,
           }),
         ),
+        brokerEvent('revocations.revoke', actor.keyId, revokedAt, { namespace, broker }, { jtis: unique }),
       );
       return unique;
     },
@@ -44,9 +72,15 @@ export function createRevocationService({ store, clock }: ServiceDeps, brokers: 
       brokerName: string,
       jtis: string[],
     ): Promise<string[]> {
-      const { broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
+      const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
       const unique = [...new Set(jtis)];
-      await store.deleteRevocations(broker.id, unique, clock());
+      const at = clock();
+      await store.deleteRevocations(
+        broker.id,
+        unique,
+        at,
+        brokerEvent('revocations.unrevoke', actor.keyId, at, { namespace, broker }, { jtis: unique }),
+      );
       return unique;
     },
 

@@ -5,6 +5,7 @@ import { toEpochSeconds } from '../core/clock.js';
 import { notFound, ServiceError } from '../core/errors.js';
 import type { BrokerRecord, IdentitySourceRecord } from '../store/port.js';
 import type { Actor } from './access.js';
+import { brokerEvent } from './audit.js';
 import type { BrokerService } from './brokers.js';
 import type { SignAndRecord } from './credentials.js';
 import type { ServiceDeps } from './deps.js';
@@ -210,7 +211,7 @@ export function createTokenExchangeService(
       brokerName: string,
       request: ExchangeRequest,
     ): Promise<Exchanged> {
-      const { broker } = await brokers.access(actor, namespaceName, brokerName, 'exchange');
+      const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'exchange');
       const { source, verdict } =
         request.identitySource === undefined
           ? await viaIssuer(broker, request)
@@ -223,7 +224,8 @@ export function createTokenExchangeService(
       if (!expanded.ok) throw refusal('template_value_refused', expanded.error.message);
 
       const lifetime = exchangeLifetime(broker, request.expiration);
-      const issuedAt = toEpochSeconds(clock());
+      const now = clock();
+      const issuedAt = toEpochSeconds(now);
       const [signed] = await signAndRecord({
         broker,
         grants: [
@@ -231,6 +233,19 @@ export function createTokenExchangeService(
         ],
         issuedAt,
         issuedBy: actor.keyId,
+        audit: ([record]) =>
+          brokerEvent(
+            'credentials.exchange',
+            actor.keyId,
+            now,
+            { namespace, broker },
+            {
+              jti: record!.jti,
+              client_id: record!.clientId,
+              exp: record!.expiresAt,
+              identity_source: source.name,
+            },
+          ),
       });
       return {
         clientId: signed!.claims.sub,

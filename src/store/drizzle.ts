@@ -27,6 +27,7 @@ import {
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { BaseSQLiteDatabase, SQLiteTable } from 'drizzle-orm/sqlite-core';
 import type { TopicAcl } from '../core/claims.js';
+import { auditInsert, createAuditStore } from './drizzle-audit.js';
 import { createIdentitySourceStore } from './drizzle-identity-sources.js';
 import type {
   AdminKeyRecord,
@@ -109,6 +110,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
 
   return {
     ...createIdentitySourceStore(db),
+    ...createAuditStore(db),
 
     async ping() {
       await db.select({ value: count() }).from(namespaces).limit(1);
@@ -208,9 +210,10 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
     },
     async listBrokersDueForRotation(now, afterId, limit) {
       const rows = await db
-        .select({ broker: brokers, currentKey: signingKeys })
+        .select({ broker: brokers, currentKey: signingKeys, namespaceName: namespaces.name })
         .from(brokers)
         .innerJoin(signingKeys, and(eq(signingKeys.brokerId, brokers.id), isNull(signingKeys.retiredAt)))
+        .innerJoin(namespaces, eq(namespaces.id, brokers.namespaceId))
         .where(
           and(
             isNotNull(brokers.keyRotationPeriod),
@@ -220,7 +223,11 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         )
         .orderBy(asc(brokers.id))
         .limit(limit);
-      return rows.map((row) => ({ broker: toBroker(row.broker), currentKey: toSigningKey(row.currentKey) }));
+      return rows.map((row) => ({
+        broker: toBroker(row.broker),
+        currentKey: toSigningKey(row.currentKey),
+        namespaceName: row.namespaceName,
+      }));
     },
     async findKeyUsage(brokerId, kid) {
       const [row] = await db
@@ -232,7 +239,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         .where(and(eq(issuedCredentials.brokerId, brokerId), eq(issuedCredentials.kid, kid)));
       return { latestExpiry: row?.latestExpiry ?? null, withoutExpiry: row?.withoutExpiry ?? 0 };
     },
-    async rotateSigningKey({ brokerId, kid, retiredAt, removeAfter }, next) {
+    async rotateSigningKey({ brokerId, kid, retiredAt, removeAfter }, next, audit) {
       // A concurrent rotation (two schedulers) retires the same key; only one new key may become current.
       const noCurrentKey = notExists(
         db
@@ -255,6 +262,21 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
           { ...next, publicJwk: JSON.stringify(next.publicJwk) },
           and(noCurrentKey, brokerExists),
         ),
+        // Recorded only when this call's key became current.
+        ...(audit === undefined
+          ? []
+          : [
+              insertRowWhere(
+                schema.auditEvents,
+                { ...audit, details: JSON.stringify(audit.details) },
+                exists(
+                  db
+                    .select({ kid: signingKeys.kid })
+                    .from(signingKeys)
+                    .where(and(eq(signingKeys.brokerId, next.brokerId), eq(signingKeys.kid, next.kid))),
+                ),
+              ),
+            ]),
       ]);
       const [inserted] = await db
         .select({ kid: signingKeys.kid })
@@ -271,17 +293,25 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       return deleted.length;
     },
 
-    async insertIssuedCredentials(records: IssuedCredentialRecord[]) {
+    async insertIssuedCredentials(records: IssuedCredentialRecord[], audit) {
       if (records.length === 0) return;
       // One statement with one bound parameter for the whole batch: atomic on its own, under D1's
       // parameter cap at any batch size, and its SQL text never changes, so SQLite prepares it once.
       // Building 100 rows of bound values per request cost more than executing the insert.
+      const rows = sql`
+        SELECT value ->> 'brokerId', value ->> 'jti', value ->> 'clientId', value ->> 'kid',
+               value ->> 'issuedAt', value ->> 'expiresAt', value ->> 'issuedBy'
+        FROM json_each(${JSON.stringify(records)})`;
+      if (audit !== undefined) {
+        // The same statement as a query builder (drizzle lists the columns in the table's order), so the
+        // audit event joins it in one transaction.
+        await runAtomically([db.insert(issuedCredentials).select(rows), auditInsert(db, audit)]);
+        return;
+      }
       await db.run(sql`
         INSERT INTO ${issuedCredentials}
           (broker_id, jti, client_id, kid, issued_at, expires_at, issued_by)
-        SELECT value ->> 'brokerId', value ->> 'jti', value ->> 'clientId', value ->> 'kid',
-               value ->> 'issuedAt', value ->> 'expiresAt', value ->> 'issuedBy'
-        FROM json_each(${JSON.stringify(records)})`);
+        ${rows}`);
     },
     async findCredentialExpiries(brokerId, jtis) {
       const expiries = new Map<string, number | null>();
@@ -294,9 +324,10 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       }
       return expiries;
     },
-    async insertRefreshedCredential(record, revokePresented) {
+    async insertRefreshedCredential(record, revokePresented, audit) {
       if (!revokePresented) {
-        await db.insert(issuedCredentials).values(record);
+        if (audit === undefined) await db.insert(issuedCredentials).values(record);
+        else await runAtomically([db.insert(issuedCredentials).values(record), auditInsert(db, audit)]);
         return true;
       }
       const { brokerId, jti, revokedAt, revokedBy, expiresAt } = revokePresented;
@@ -324,6 +355,15 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
           revokedByThisCall,
         ),
         insertRowWhere(issuedCredentials, { ...record }, revokedByThisCall),
+        ...(audit === undefined
+          ? []
+          : [
+              insertRowWhere(
+                schema.auditEvents,
+                { ...audit, details: JSON.stringify(audit.details) },
+                revokedByThisCall,
+              ),
+            ]),
       ]);
       const [recorded] = await db
         .select({ jti: issuedCredentials.jti })
@@ -340,7 +380,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       return deleted.length;
     },
 
-    async insertRevocations(brokerId, records: RevocationRecord[]) {
+    async insertRevocations(brokerId, records: RevocationRecord[], audit) {
       if (records.length === 0) return;
       const rows = records.map((record) => ({ ...record, brokerId }));
       const events = records.map(({ jti, expiresAt, revokedAt }) => ({
@@ -355,9 +395,10 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
           db.insert(revocations).values(part).onConflictDoNothing(),
         ),
         ...chunkRows(revocationEvents, events).map((part) => db.insert(revocationEvents).values(part)),
+        ...(audit === undefined ? [] : [auditInsert(db, audit)]),
       ]);
     },
-    async deleteRevocations(brokerId, jtis, at) {
+    async deleteRevocations(brokerId, jtis, at, audit) {
       if (jtis.length === 0) return;
       const events = jtis.map((jti) => ({ brokerId, jti, revoked: false, expiresAt: null, at }));
       await runAtomically([
@@ -367,7 +408,11 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
             .where(and(eq(revocations.brokerId, brokerId), inArray(revocations.jti, ids))),
         ),
         ...chunkRows(revocationEvents, events).map((part) => db.insert(revocationEvents).values(part)),
+        ...(audit === undefined ? [] : [auditInsert(db, audit)]),
       ]);
+    },
+    async countRevocations(brokerId) {
+      return total(db.select({ value: count() }).from(revocations).where(eq(revocations.brokerId, brokerId)));
     },
     async listRevocations(brokerId, { offset, limit }) {
       const where = eq(revocations.brokerId, brokerId);

@@ -2,6 +2,7 @@
 // serves better-sqlite3 (Node) and D1 (Workers).
 import type { JWK } from 'jose';
 import type { AclTemplate } from '../core/acl-template.js';
+import type { AuditEvent, AuditEventRecord, AuditFilter } from '../core/audit.js';
 import type { SigningAlgorithm, TopicAcl } from '../core/claims.js';
 
 export interface NamespaceRecord {
@@ -87,6 +88,8 @@ export interface RevocationEvent {
 export interface RotationCandidate {
   broker: BrokerRecord;
   currentKey: SigningKeyRecord;
+  /** For the audit trail. */
+  namespaceName: string;
 }
 
 /** What a signing key signed, as far as the issued-credential records tell. */
@@ -202,33 +205,42 @@ export interface Store {
   rotateSigningKey(
     retiring: Pick<SigningKeyRecord, 'brokerId' | 'kid' | 'retiredAt' | 'removeAfter'>,
     next: SigningKeyRecord,
+    audit?: AuditEventRecord,
   ): Promise<boolean>;
   /** Deletes retired keys whose `removeAfter` (epoch ms) is before `now`; returns how many. */
   deleteRemovableSigningKeys(now: number): Promise<number>;
 
-  /** All or nothing, whatever the batch size. */
-  insertIssuedCredentials(records: IssuedCredentialRecord[]): Promise<void>;
+  /** All or nothing, whatever the batch size; with `audit`, the event is written in the same transaction. */
+  insertIssuedCredentials(records: IssuedCredentialRecord[], audit?: AuditEventRecord): Promise<void>;
   /** The `exp` of issued credentials by jti, for the given broker (to keep with their revocations). */
   findCredentialExpiries(brokerId: string, jtis: string[]): Promise<Map<string, number | null>>;
   /**
    * Records a refreshed credential. With `revokePresented`, also revokes the presented jti (and appends the
    * feed event) in the same transaction, but only when this call is the one that revokes it: when the jti
-   * is revoked already (a concurrent refresh won) nothing is written and the result is false.
+   * is revoked already (a concurrent refresh won) nothing is written and the result is false. `audit` is
+   * written with the record, in the same transaction, and only when the record is.
    */
   insertRefreshedCredential(
     record: IssuedCredentialRecord,
     revokePresented?: RevocationRecord & { brokerId: string },
+    audit?: AuditEventRecord,
   ): Promise<boolean>;
   /** Deletes records of credentials whose `exp` (epoch seconds) is before `before`; returns how many. */
   deleteExpiredCredentials(before: number): Promise<number>;
 
   /**
    * Idempotent: an already revoked jti keeps its first record. Appends to the revocation feed.
-   * All or nothing.
+   * All or nothing, `audit` included.
    */
-  insertRevocations(brokerId: string, revocations: RevocationRecord[]): Promise<void>;
-  /** Un-revokes (unknown jtis are fine) and appends to the revocation feed. All or nothing. */
-  deleteRevocations(brokerId: string, jtis: string[], at: number): Promise<void>;
+  insertRevocations(
+    brokerId: string,
+    revocations: RevocationRecord[],
+    audit?: AuditEventRecord,
+  ): Promise<void>;
+  /** Un-revokes (unknown jtis are fine) and appends to the revocation feed. All or nothing, `audit` included. */
+  deleteRevocations(brokerId: string, jtis: string[], at: number, audit?: AuditEventRecord): Promise<void>;
+  /** How many jtis the broker's revocation list holds. */
+  countRevocations(brokerId: string): Promise<number>;
   listRevocations(brokerId: string, page: Page): Promise<Paged<RevocationRecord>>;
   isRevoked(brokerId: string, jti: string): Promise<boolean>;
   /** Deletes revocations of tokens whose `exp` (epoch seconds) is before `before`; returns how many. */
@@ -259,4 +271,8 @@ export interface Store {
    */
   deleteAdminKey(id: string): Promise<boolean>;
   countAdminKeys(): Promise<number>;
+
+  insertAuditEvent(event: AuditEventRecord): Promise<void>;
+  /** Newest first. */
+  listAuditEvents(filter: AuditFilter, page: Page): Promise<Paged<AuditEvent>>;
 }

@@ -153,3 +153,30 @@ export const adminKeys = sqliteTable('admin_keys', {
   createdAt: integer('created_at', { mode: 'number' }).notNull(),
   createdBy: text('created_by'),
 });
+
+/**
+ * Who did what and when: issuing, refreshing, exchanging, revoking, un-revoking, key rotation and admin-key
+ * changes. No foreign keys: the trail outlives the brokers and keys it names. `details` is JSON holding jtis,
+ * client ids and kids, never a token or a secret.
+ */
+export const auditEvents = sqliteTable(
+  'audit_events',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    /** Epoch ms. */
+    at: integer('at', { mode: 'number' }).notNull(),
+    action: text('action').notNull(),
+    /** The admin key id; `refresh:<jti>` for a refresh (the presented token), `scheduler` for the job. */
+    actor: text('actor').notNull(),
+    /** null: above any one namespace (global admin keys, the scheduled job's totals). */
+    namespaceId: text('namespace_id'),
+    namespace: text('namespace'),
+    brokerId: text('broker_id'),
+    broker: text('broker'),
+    details: text('details').notNull(),
+  },
+  (table) => [
+    index('audit_events_namespace_seq').on(table.namespaceId, table.seq),
+    index('audit_events_at').on(table.at),
+  ],
+);

@@ -28,6 +28,31 @@ export type SigningAlgorithm = claims.SigningAlgorithm;
  */
 export type TopicAcl = claims.TopicAcl;
 export type {
+  AedesAuth,
+  AedesAuthError,
+  AedesAuthEvent,
+  AedesAuthOptions,
+  AedesClientLike,
+  AedesConnectPacketLike,
+  AedesLike,
+  AedesPublishPacketLike,
+  AedesSubscriptionLike,
+  SessionDenial,
+} from './adapters/aedes.js';
+export { createAedesAuth } from './adapters/aedes.js';
+export type { EmqxAclRule, EmqxAuthentication, EmqxAuthRequest, EmqxAuthResponse } from './adapters/emqx.js';
+export { authenticateEmqx, emqxAclRules } from './adapters/emqx.js';
+export type { GoAuthAclCheck, GoAuthAnswer, GoAuthDenial } from './adapters/mosquitto-go-auth.js';
+export { goAuthAcl, goAuthSuperuser, goAuthToken, goAuthUser } from './adapters/mosquitto-go-auth.js';
+export type {
+  RabbitMqAnswer,
+  RabbitMqAuth,
+  RabbitMqAuthOptions,
+  RabbitMqDenial,
+  RabbitMqParams,
+} from './adapters/rabbitmq.js';
+export { createRabbitMqAuth, mqttTopicFromRoutingKey } from './adapters/rabbitmq.js';
+export type {
   JsonWebKeySet,
   KeyLookup,
   KeySource,
@@ -46,6 +71,14 @@ export type {
 export { aclReasonCode, CONNECT_FAILURE_REASONS, connackCode, MAX_TOKEN_BYTES } from './reasons.js';
 export type { RevocationSource, StaticRevocations } from './revocation.js';
 export { createStaticRevocations } from './revocation.js';
+export type {
+  RevocationChange,
+  RevocationFeed,
+  RevocationFeedErrorCode,
+  RevocationFeedOptions,
+  RevocationFeedStatus,
+} from './revocation-feed.js';
+export { createRevocationFeed, RevocationFeedError } from './revocation-feed.js';
 export type {
   ConnectFailure,
   ConnectInput,

@@ -22,6 +22,8 @@ import type { AclDenial } from '../core/acl.js';
  * - `expired`: `exp` has passed (beyond the clock tolerance).
  * - `not_yet_valid`: `nbf` or `iat` lies in the future (beyond the clock tolerance).
  * - `revoked`: the `jti` is in the revocation source.
+ * - `revocations_unavailable`: the revocation source cannot vouch for its list (a feed not synced yet, or
+ *   unreachable for longer than its `maxStalenessMs`); a server-side problem, worth retrying.
  * - `client_id_mismatch`: a non-empty CONNECT client id that is not the token's `sub`.
  * - `username_mismatch`: a non-empty username that is not the (effective) client id.
  *
@@ -53,6 +55,7 @@ export const CONNECT_FAILURE_REASONS = [
   'expired',
   'not_yet_valid',
   'revoked',
+  'revocations_unavailable',
   'client_id_mismatch',
   'username_mismatch',
 ] as const;
@@ -112,9 +115,9 @@ const SERVER_UNAVAILABLE: ConnackCodes = { v311: 0x03, v5: 0x88 };
  *   code MQTT reserves for an unacceptable client id (3.1.1 §3.1.3.1);
  * - not authorized (`0x05`, 5 `0x87`) for `revoked`: the credential is genuine but withdrawn, and a client
  *   should stop rather than retry it;
- * - server unavailable (`0x03`, 5 `0x88`) for `keys_unavailable`: nothing is wrong with the client, which
- *   should retry later. (MQTT 5's `0x8C` Bad authentication method is for enhanced authentication with an
- *   AUTH exchange, which gatepass does not use.)
+ * - server unavailable (`0x03`, 5 `0x88`) for `keys_unavailable` and `revocations_unavailable`: nothing
+ *   is wrong with the client, which should retry later. (MQTT 5's `0x8C` Bad authentication method is for
+ *   enhanced authentication with an AUTH exchange, which gatepass does not use.)
  *
  * @example
  * const result = await verifier.verifyConnect({ clientId, username, password });
@@ -159,6 +162,7 @@ function connackCodes(reason: ConnectFailureReason): ConnackCodes {
     case 'client_id_mismatch':
       return IDENTIFIER_REJECTED;
     case 'keys_unavailable':
+    case 'revocations_unavailable':
       return SERVER_UNAVAILABLE;
     default:
       return unreachable(reason);

@@ -3,9 +3,9 @@
 /**
  * Answers whether a credential's `jti` has been revoked. The verifier calls it on every CONNECT,
  * cache hits included, so it must be synchronous and O(1): a source keeps its own set up to date in the
- * background (as the incremental HTTP feed source will) and never does I/O inside `isRevoked`. A source
- * that can no longer vouch for its set (say, a feed that has been unreachable for too long) may answer
- * `true` for every `jti` to fail closed.
+ * background (as {@link createRevocationFeed} does) and never does I/O inside `isRevoked`. A source that
+ * can no longer vouch for its set (a feed not synced yet, or unreachable for too long) says so with
+ * `isStale`, and the verifier then refuses every CONNECT with `revocations_unavailable`.
  *
  * @example
  * const revocations: RevocationSource = { isRevoked: (jti) => revokedIds.has(jti) };
@@ -13,6 +13,11 @@
  */
 export interface RevocationSource {
   isRevoked(jti: string): boolean;
+  /**
+   * Optional: true while the source cannot vouch for its set, judged by its own clock. Called on every
+   * CONNECT after `isRevoked`, so it must be synchronous and cheap too. Absent means always current.
+   */
+  isStale?(): boolean;
 }
 
 /**

@@ -126,7 +126,10 @@ export interface VerifierOptions {
   audience: string;
   /** Accepted `alg` values, a non-empty subset of `['EdDSA', 'ES256']`; anything else is refused. */
   algorithms: readonly SigningAlgorithm[];
-  /** Consulted on every CONNECT, cache hits included. */
+  /**
+   * Consulted on every CONNECT, cache hits included: `createRevocationFeed` to follow gatepass's feed,
+   * `createStaticRevocations` for a fixed list. A stale source refuses with `revocations_unavailable`.
+   */
   revocations: RevocationSource;
   /** Seconds of clock skew allowed on `exp`, `nbf` and `iat`. Default 5. */
   clockTolerance?: number;
@@ -203,7 +206,7 @@ const utf8Encoder = new TextEncoder();
  *
  * A successful verification is cached (bounded, dying at the token's `exp`, never holding the token's
  * signature), so a client reconnecting with the same token costs a hash of the signature and a lookup, a
- * few microseconds; revocation, expiry, the key still being trusted and the client binding are checked on
+ * few microseconds; revocation, expiry and not-before, the key still being trusted and the client binding are checked on
  * every call all the same.
  *
  * @example
@@ -229,6 +232,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (typeof revocations?.isRevoked !== 'function') {
     throw new TypeError('revocations must be a RevocationSource (createStaticRevocations([]) for none)');
   }
+  if (revocations.isStale !== undefined && typeof revocations.isStale !== 'function') {
+    throw new TypeError('revocations.isStale must be a function when present');
+  }
   const tolerance = options.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   if (!Number.isFinite(tolerance) || tolerance < 0)
     throw new TypeError('clockTolerance must be seconds >= 0');
@@ -241,7 +247,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
   function admit(token: VerifiedToken, input: ConnectInput, nowMs: number): ConnectResult {
     const { claims } = token;
     if (claims.exp !== undefined && nowMs / 1000 >= claims.exp + tolerance) return fail('expired');
+    // Judged at this moment too, cache hits included: a clock stepped back puts a cached iat or nbf ahead.
+    const notBefore = Math.max(claims.iat, claims.nbf ?? claims.iat);
+    if (notBefore > nowMs / 1000 + tolerance) return fail('not_yet_valid');
     if (revocations.isRevoked(claims.jti)) return fail('revoked');
+    // A list that may be missing recent revocations cannot clear a token: fail closed, as a server problem.
+    if (revocations.isStale?.() === true) return fail('revocations_unavailable');
     let clientId = input.clientId;
     let assignedClientId: string | undefined;
     if (clientId === '') {

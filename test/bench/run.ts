@@ -3,13 +3,17 @@ import { existsSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 import { type BenchRow, markdownTable } from './harness.js';
 import { runIssueBench } from './issue.bench.js';
+import { runWebhookBench } from './webhook.bench.js';
 
 interface Bench {
   title: string;
   run: () => Promise<BenchRow[]>;
 }
 
-const benches: Bench[] = [{ title: 'Issuing credentials (100 per batch)', run: runIssueBench }];
+const benches: Bench[] = [
+  { title: 'Issuing credentials (100 per batch)', run: runIssueBench },
+  { title: 'Broker webhooks: EMQX authentication over HTTP under load', run: runWebhookBench },
+];
 
 // Written separately and possibly not there yet: loaded only when present, and a failure to load it is
 // reported in its own section without stopping the other benches.

@@ -6,7 +6,7 @@ import { createVerifier as createFastJwtVerifier } from 'fast-jwt';
 import { exportJWK, exportSPKI, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { authorize, compileAcl } from '../../src/core/acl.js';
 import type { TopicAcl } from '../../src/core/claims.js';
-import { createStaticRevocations, createVerifier } from '../../src/verifier/index.js';
+import { createRevocationFeed, createStaticRevocations, createVerifier } from '../../src/verifier/index.js';
 import { type BenchRow, type MeasureOptions, markdownTable, median, relativeTo } from './harness.js';
 
 const ISSUER = 'https://gatepass.bench';
@@ -144,10 +144,33 @@ export async function runVerifierBench(): Promise<BenchRow[]> {
     },
   ]);
 
-  // Revocation: a Set lookup, whatever the number of revoked credentials.
+  // Revocation: the feed's hash lookup, whatever the number of revoked credentials. The feed is filled by
+  // its own sync from a stubbed answer (one page holding every change), so what is measured is the
+  // structure a broker following gatepass's feed really consults.
   const lookups = Array.from({ length: 1024 }, (_, n) => ulidLike(n * 977 + 13));
+  const feedHolding = async (size: number) => {
+    const result = {
+      changes: Array.from({ length: size }, (_, n) => ({ jti: ulidLike(n * 2), revoked: true, exp: null })),
+      cursor: String(size),
+      more: false,
+    };
+    const answer = { ok: true, status: 200, json: async () => ({ success: true, result }) } as Response;
+    const feed = createRevocationFeed({
+      url: 'https://gatepass.bench/v1/namespaces/bench/brokers/plant-1/revocations',
+      token: 'gpk_bench',
+      fetch: async () => answer,
+    });
+    await feed.start();
+    feed.stop();
+    if (feed.size !== size) throw new Error(`the feed holds ${feed.size} revocations, not ${size}`);
+    return feed;
+  };
+  const feeds = new Map([
+    [1_000, await feedHolding(1_000)],
+    [1_000_000, await feedHolding(1_000_000)],
+  ]);
   const revocationSubject = (size: number): Subject => {
-    const revocations = createStaticRevocations(Array.from({ length: size }, (_, n) => ulidLike(n * 2)));
+    const revocations = feeds.get(size)!;
     let i = 0;
     return {
       name: `revocation lookup, ${size.toLocaleString('en-US')} revoked`,

@@ -1,5 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
@@ -66,6 +69,81 @@ describe('the verifier package boundary', () => {
           `${path} imports ${specifier}`,
         ).toContain(specifier);
       }
+    }
+  });
+});
+
+describe('the revocation feed and the Aedes adapter', () => {
+  const reachable = reachableFrom(join(root, 'src/verifier/index.ts'));
+
+  it('are part of the entry, so the import rules above hold for them', () => {
+    for (const path of ['src/verifier/revocation-feed.ts', 'src/verifier/adapters/aedes.ts']) {
+      expect(reachable.has(join(root, path)), path).toBe(true);
+    }
+  });
+
+  it('import neither aedes nor mqtt, not even for types', () => {
+    for (const path of ['src/verifier/revocation-feed.ts', 'src/verifier/adapters/aedes.ts']) {
+      const source = readFileSync(join(root, path), 'utf8').replace(/^\s*(\/\/|\*).*$/gm, '');
+      expect(source, path).not.toMatch(/from\s*['"](aedes|mqtt)/);
+    }
+  });
+});
+
+describe("importing 'gatepass/verifier'", () => {
+  /** Records every module URL the ESM loader resolves after it is registered, one a line. */
+  const recorder = `data:text/javascript,${encodeURIComponent(`
+    import { appendFileSync } from 'node:fs';
+    let out;
+    export function initialize(data) { out = data.out; }
+    export async function resolve(specifier, context, next) {
+      const result = await next(specifier, context);
+      appendFileSync(out, result.url + '\\n');
+      return result;
+    }`)}`;
+
+  it('resolves through the package exports and loads only the verifier, core, jose, zod and @noble/hashes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatepass-boundary-'));
+    const out = join(dir, 'resolved.txt');
+    const script = `
+      import { register } from 'node:module';
+      register(${JSON.stringify(recorder)}, { data: { out: ${JSON.stringify(out)} } });
+      const verifier = await import('gatepass/verifier');
+      process.stdout.write(JSON.stringify(Object.keys(verifier)));`;
+    try {
+      // A child process: the package self-reference, as a broker's code would import it, in a fresh loader.
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => {
+        stdout += chunk;
+      });
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+      });
+      const code = await new Promise((done) => child.on('close', done));
+      expect(code, stderr).toBe(0);
+      expect(JSON.parse(stdout)).toEqual(
+        expect.arrayContaining(['createVerifier', 'createRevocationFeed', 'createAedesAuth', 'connackCode']),
+      );
+
+      const urls = [...new Set(readFileSync(out, 'utf8').trim().split('\n'))];
+      expect(urls).toContain(new URL('src/verifier/index.ts', `file://${root}/`).href);
+      for (const url of urls) {
+        expect(url.startsWith('file:'), `${url} (a builtin or other scheme)`).toBe(true);
+        const path = relative(root, fileURLToPath(url));
+        const packageName = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
+        if (packageName !== undefined) {
+          expect(['jose', 'zod', '@noble/hashes'], path).toContain(packageName);
+        } else {
+          expect(path.startsWith('src/verifier/') || path.startsWith('src/core/'), path).toBe(true);
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

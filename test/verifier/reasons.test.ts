@@ -23,6 +23,7 @@ describe('connackCode', () => {
     expired: [0x04, 0x86],
     not_yet_valid: [0x04, 0x86],
     revoked: [0x05, 0x87],
+    revocations_unavailable: [0x03, 0x88],
     client_id_mismatch: [0x02, 0x85],
     username_mismatch: [0x04, 0x86],
   };

@@ -644,6 +644,11 @@ describe('every reason', () => {
       h.revocations.add(jti);
       return connectWith({ claims: { jti } })(h);
     },
+    revocations_unavailable: (h) =>
+      connectWith()({
+        ...h,
+        verifier: harness({ revocations: { isRevoked: () => false, isStale: () => true } }).verifier,
+      }),
     client_id_mismatch: connectWith({}, 'ed', { clientId: 'sensor-99' }),
     username_mismatch: connectWith({}, 'ed', { username: 'sensor-99' }),
   };

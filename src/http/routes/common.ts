@@ -10,6 +10,7 @@ const errorDescriptions = {
   409: 'Conflict: the name is taken, or the change would lock operators out',
   413: 'Request body too large',
   415: 'The request body must be application/json',
+  429: 'Too many requests with this admin key (`rate_limited`): retry after the `Retry-After` seconds',
 } as const;
 
 type ErrorStatus = keyof typeof errorDescriptions;

@@ -24,7 +24,7 @@ export function registerCredentialRoutes(api: Api) {
       request: { params: BrokerParams, query: CredentialsQuery },
       responses: {
         200: jsonResponse('Client ID -> JWT', Credentials),
-        ...errorResponses(400, 401, 403, 404),
+        ...errorResponses(400, 401, 403, 404, 429),
       },
     }),
     async (c) => {
@@ -48,7 +48,11 @@ export function registerCredentialRoutes(api: Api) {
       description,
       security: adminSecurity,
       request: { params: BrokerParams, body: jsonBody(CredentialsBody) },
-      responses: { 200: jsonResponse('Client ID -> JWT', Credentials), ...writeErrors },
+      responses: {
+        200: jsonResponse('Client ID -> JWT', Credentials),
+        ...writeErrors,
+        ...errorResponses(429),
+      },
     }),
     async (c) => {
       const { namespace, broker } = c.req.valid('param');

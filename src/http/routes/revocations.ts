@@ -6,6 +6,7 @@ import type { Api } from '../context.js';
 import { success } from '../envelope.js';
 import {
   BrokerParams,
+  ErrorEnvelope,
   JtiBody,
   JtiQuery,
   Revocation,
@@ -13,7 +14,7 @@ import {
   RevocationListQuery,
 } from '../schemas.js';
 import { pagedSuccess, revocationFeedJson, revocationJson } from '../views.js';
-import { adminErrors, adminSecurity, jsonBody, jsonResponse, writeErrors } from './common.js';
+import { adminErrors, adminSecurity, errorResponses, jsonBody, jsonResponse, writeErrors } from './common.js';
 
 const tags = ['Revocations'];
 const path = '/namespaces/{namespace}/brokers/{broker}/revocations';
@@ -38,7 +39,16 @@ export function registerRevocationRoutes(api: Api) {
         'The revocation keeps the token’s `exp`, so it is pruned once the token has expired anyway.',
       security: adminSecurity,
       request: { params: BrokerParams, query: JtiQuery, body: jsonBody(JtiBody, false) },
-      responses: { 200: jsonResponse('The revoked jtis', z.array(z.string())), ...writeErrors },
+      responses: {
+        200: jsonResponse('The revoked jtis', z.array(z.string())),
+        ...writeErrors,
+        ...errorResponses(429),
+        409: {
+          description:
+            'error `revocation_limit`: the broker’s revocation list would pass GATEPASS_MAX_REVOCATIONS_PER_BROKER',
+          content: { 'application/json': { schema: ErrorEnvelope } },
+        },
+      },
     }),
     async (c) => {
       const { namespace, broker } = c.req.valid('param');
@@ -102,7 +112,11 @@ export function registerRevocationRoutes(api: Api) {
       description: 'Idempotent: un-revoking a jti that is not revoked succeeds.',
       security: adminSecurity,
       request: { params: BrokerParams, query: JtiQuery },
-      responses: { 200: jsonResponse('The un-revoked jtis', z.array(z.string())), ...adminErrors },
+      responses: {
+        200: jsonResponse('The un-revoked jtis', z.array(z.string())),
+        ...adminErrors,
+        ...errorResponses(429),
+      },
     }),
     async (c) => {
       const { namespace, broker } = c.req.valid('param');

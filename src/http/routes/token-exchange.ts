@@ -30,7 +30,7 @@ const route = createRoute({
   request: { params: BrokerParams, body: jsonBody(TokenExchangeRequest) },
   responses: {
     200: jsonResponse('The credential', TokenExchangeResult),
-    ...errorResponses(400, 404, 413, 415),
+    ...errorResponses(400, 404, 413, 415, 429),
     401: errorEnvelope(
       'Missing or unknown admin key (`unauthorized`), or the subject token was refused: `untrusted_issuer`, ' +
         '`invalid_signature`, `token_expired`, `invalid_audience`, `invalid_subject_token`',

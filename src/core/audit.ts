@@ -1,0 +1,52 @@
+// The audit trail's vocabulary: which actions are recorded, and the shape of one event.
+
+/**
+ * Every recorded action. Issuing, refreshing and exchanging hand out credentials; revoking and un-revoking
+ * change the revocation list; rotation replaces a broker's signing key; admin keys are who may do the rest.
+ */
+export const AUDIT_ACTIONS = [
+  'credentials.issue',
+  'credentials.refresh',
+  'credentials.exchange',
+  'revocations.revoke',
+  'revocations.unrevoke',
+  'signing_key.rotate',
+  'admin_key.create',
+  'admin_key.delete',
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** Who acted when no admin key did: the scheduled job (key rotation). */
+export const SCHEDULER_ACTOR = 'scheduler';
+
+/** One event as written. `details` holds jtis, client ids, kids and names: never a token or a secret. */
+export interface AuditEventRecord {
+  /** Epoch ms. */
+  at: number;
+  action: AuditAction;
+  /** An admin key id, `refresh:<presented jti>` or `scheduler`. */
+  actor: string;
+  namespaceId: string | null;
+  namespace: string | null;
+  brokerId: string | null;
+  broker: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface AuditEvent extends AuditEventRecord {
+  /** Position in the trail: later events have larger numbers. */
+  seq: number;
+}
+
+/** Which events to list; every given field must match. */
+export interface AuditFilter {
+  /** A namespace-scoped reader sees only its namespace's events. */
+  namespaceId?: string;
+  namespace?: string;
+  broker?: string;
+  action?: AuditAction;
+  actor?: string;
+  /** Epoch ms: events at or after. */
+  since?: number;
+}

@@ -1,0 +1,67 @@
+// Request limits at the HTTP boundary: per-admin-key rates for issuing and revoking (429), and a deadline
+// for every request (503). Body size (413) is hono's bodyLimit, in app.ts.
+import type { MiddlewareHandler } from 'hono';
+import type { Clock } from '../core/clock.js';
+import { createRateLimiter } from '../core/rate-limit.js';
+import type { AppEnv } from './context.js';
+import { renderFailure } from './envelope.js';
+
+export interface RateLimits {
+  /** Issuing requests (credentials GET and POST, token exchange) per admin key a minute; 0: unlimited. */
+  issuePerMinute: number;
+  /** Revoke and un-revoke requests per admin key a minute; 0: unlimited. */
+  revokePerMinute: number;
+}
+
+/**
+ * Counts requests of one kind per admin key (set by adminAuth, which must run first), in a token bucket
+ * held in this process's memory: each Node process, or each Worker isolate, counts on its own. A request is
+ * counted before it is validated, so a flood of bad requests is limited too. Throws on a bad rate.
+ */
+export function rateLimit(
+  kind: 'issue' | 'revoke',
+  perMinute: number,
+  clock: Clock,
+): MiddlewareHandler<AppEnv> | undefined {
+  if (perMinute === 0) return undefined;
+  const limiter = createRateLimiter({ perMinute });
+  return async (c, next) => {
+    const decision = limiter.take(c.var.actor.keyId, clock());
+    if (!decision.ok) {
+      c.header('Retry-After', String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))));
+      return renderFailure(
+        c,
+        'rate_limited',
+        `this admin key may make at most ${perMinute} ${kind} requests a minute; retry after the Retry-After seconds`,
+      );
+    }
+    await next();
+  };
+}
+
+/**
+ * Answers 503 `timeout` when the rest of the chain has not answered within `ms` (0: no deadline). The work
+ * itself is not cancelled (nothing in a request can be safely abandoned halfway by the HTTP layer): a write
+ * may still land after the 503, so clients retry idempotent requests (revocations) and treat a timed-out
+ * issue as unknown.
+ */
+export function requestTimeout(ms: number): MiddlewareHandler<AppEnv> {
+  if (!Number.isInteger(ms) || ms < 0)
+    throw new TypeError('the request timeout must be whole milliseconds >= 0');
+  return async (c, next) => {
+    if (ms === 0) return next();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<'expired'>((resolve) => {
+      timer = setTimeout(() => resolve('expired'), ms);
+    });
+    try {
+      const outcome = await Promise.race([next(), expired]);
+      // Once this response is set the context is finalized: the handler's late answer is dropped.
+      if (outcome === 'expired') {
+        return renderFailure(c, 'timeout', `the request did not complete within ${ms} ms`);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
