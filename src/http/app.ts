@@ -4,6 +4,7 @@ import { Scalar } from '@scalar/hono-api-reference';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import type { Config } from '../config.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ServiceError } from '../core/errors.js';
 import type { Services } from '../service/index.js';
@@ -40,6 +41,33 @@ export interface AppOptions {
   clock?: Clock;
   /** Broker webhook requests per source address a minute (429 beyond); 0: unlimited. Default 60,000. */
   hookRatePerMinute?: number;
+}
+
+/** The settings both runtimes read from their configuration (see src/config.ts). */
+export type AppSettings = Pick<
+  AppOptions,
+  'maxBodyBytes' | 'rateLimits' | 'requestTimeoutMs' | 'hookRatePerMinute'
+>;
+
+export function appSettingsFrom(
+  config: Pick<
+    Config,
+    | 'GATEPASS_MAX_BODY_BYTES'
+    | 'GATEPASS_RATE_ISSUE_PER_MINUTE'
+    | 'GATEPASS_RATE_REVOKE_PER_MINUTE'
+    | 'GATEPASS_REQUEST_TIMEOUT_MS'
+    | 'GATEPASS_RATE_HOOKS_PER_MINUTE'
+  >,
+): AppSettings {
+  return {
+    maxBodyBytes: config.GATEPASS_MAX_BODY_BYTES,
+    rateLimits: {
+      issuePerMinute: config.GATEPASS_RATE_ISSUE_PER_MINUTE,
+      revokePerMinute: config.GATEPASS_RATE_REVOKE_PER_MINUTE,
+    },
+    requestTimeoutMs: config.GATEPASS_REQUEST_TIMEOUT_MS,
+    hookRatePerMinute: config.GATEPASS_RATE_HOOKS_PER_MINUTE,
+  };
 }
 
 export interface ApiOptions {

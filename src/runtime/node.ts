@@ -11,7 +11,7 @@ import type { Config } from '../config.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { createUlidGenerator } from '../core/ids.js';
 import { createKeyEncryptionKey, generateKeyEncryptionKey } from '../crypto/key-encryption.js';
-import { createApp, type Log } from '../http/app.js';
+import { appSettingsFrom, createApp, type Log } from '../http/app.js';
 import { createServices } from '../service/index.js';
 import { createDrizzleStore, type GatepassDatabase } from '../store/drizzle.js';
 import * as schema from '../store/schema.js';
@@ -160,18 +160,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   } = options;
   const { sqlite, services } = await openNodeServices({ config, log, announce, clock });
   const { generatedSecret } = await services.adminKeys.bootstrap(config.GATEPASS_ADMIN_TOKEN);
-  const app = createApp({
-    services,
-    log,
-    maxBodyBytes: config.GATEPASS_MAX_BODY_BYTES,
-    rateLimits: {
-      issuePerMinute: config.GATEPASS_RATE_ISSUE_PER_MINUTE,
-      revokePerMinute: config.GATEPASS_RATE_REVOKE_PER_MINUTE,
-    },
-    requestTimeoutMs: config.GATEPASS_REQUEST_TIMEOUT_MS,
-    clock,
-    hookRatePerMinute: config.GATEPASS_RATE_HOOKS_PER_MINUTE,
-  });
+  const app = createApp({ services, log, clock, ...appSettingsFrom(config) });
 
   let shuttingDown = false;
   // `Connection: close` where the connection must not be reused. @hono/node-server drains an unread request

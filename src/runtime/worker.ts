@@ -6,7 +6,7 @@ import { parseWorkerConfig } from '../config.js';
 import { systemClock } from '../core/clock.js';
 import { createUlidGenerator } from '../core/ids.js';
 import { createKeyEncryptionKey } from '../crypto/key-encryption.js';
-import { createApp, type GatepassApp, type Log } from '../http/app.js';
+import { appSettingsFrom, createApp, type GatepassApp, type Log } from '../http/app.js';
 import { apiError, failureBody } from '../http/envelope.js';
 import { createServices, type Services } from '../service/index.js';
 import { createDrizzleStore, type GatepassDatabase, type RunAtomically } from '../store/drizzle.js';
@@ -76,19 +76,8 @@ async function build(env: WorkerEnv): Promise<Isolate> {
   });
   await services.adminKeys.bootstrap(config.GATEPASS_ADMIN_TOKEN);
   log({ level: 'info', msg: 'isolate ready' });
-  const app = createApp({
-    services,
-    log,
-    maxBodyBytes: config.GATEPASS_MAX_BODY_BYTES,
-    // Per isolate: Cloudflare runs many, so these bound one isolate's share, not the account's.
-    rateLimits: {
-      issuePerMinute: config.GATEPASS_RATE_ISSUE_PER_MINUTE,
-      revokePerMinute: config.GATEPASS_RATE_REVOKE_PER_MINUTE,
-    },
-    requestTimeoutMs: config.GATEPASS_REQUEST_TIMEOUT_MS,
-    clock,
-    hookRatePerMinute: config.GATEPASS_RATE_HOOKS_PER_MINUTE,
-  });
+  // Rate limits are per isolate: Cloudflare runs many, so they bound one isolate's share, not the account's.
+  const app = createApp({ services, log, clock, ...appSettingsFrom(config) });
   return { services, app };
 }
 
