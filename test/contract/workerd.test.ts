@@ -113,6 +113,17 @@ describe('wrangler pubsub against the Worker', () => {
   });
 });
 
+describe('the Worker’s Cron Trigger', () => {
+  it('runs the scheduled job (rotation and pruning) through the scheduled handler without error', async () => {
+    const worker = await sharedWorker();
+    const response = await fetch(`${worker.url}/__scheduled?cron=${encodeURIComponent('17 * * * *')}`);
+    expect(response.status, await response.text()).toBe(200);
+    // The isolate the handler shared with fetch still serves requests.
+    const health = await fetch(`${worker.url}/healthz`);
+    expect(health.status).toBe(200);
+  });
+});
+
 describe('the Worker with missing secrets', () => {
   let worker: TestWorker;
 
@@ -154,16 +165,5 @@ describe('the Worker with missing secrets', () => {
     // The key it registered stays valid once the secret is removed.
     await worker.setSecrets({ GATEPASS_KEK: TEST_KEK });
     expect((await worker.call('GET', '/v1/namespaces')).status).toBe(200);
-  });
-});
-
-describe('the Worker’s Cron Trigger', () => {
-  it('runs the scheduled job (rotation and pruning) through the scheduled handler without error', async () => {
-    const worker = await sharedWorker();
-    const response = await fetch(`${worker.url}/__scheduled?cron=${encodeURIComponent('17 * * * *')}`);
-    expect(response.status, await response.text()).toBe(200);
-    // The isolate the handler shared with fetch still serves requests.
-    const health = await fetch(`${worker.url}/healthz`);
-    expect(health.status).toBe(200);
   });
 });
