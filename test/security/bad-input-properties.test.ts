@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowCounts } from '../support/database.js';
 import {
   ADMIN_TOKEN,
   type ApiResponse,
@@ -24,31 +25,13 @@ const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 const RUNS = { numRuns: 80 };
 
-const TABLES = [
-  'namespaces',
-  'brokers',
-  'signing_keys',
-  'issued_credentials',
-  'revocations',
-  'revocation_events',
-  'admin_keys',
-  'identity_sources',
-  'audit_events',
-] as const;
-type Counts = Record<(typeof TABLES)[number], number>;
-
 let server: TestServer;
 let db: Database.Database;
 let genuine: string;
 const keys: Record<'read' | 'scoped' | 'exchange', string> = { read: '', scoped: '', exchange: '' };
 
-function counts(): Counts {
-  return Object.fromEntries(
-    TABLES.map((table) => [
-      table,
-      (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n,
-    ]),
-  ) as Counts;
+function counts(): Record<string, number> {
+  return rowCounts(db);
 }
 
 /** A 4xx envelope, or a success; never a 5xx. */
@@ -76,10 +59,9 @@ async function probe(method: string, path: string, options: Parameters<TestServe
   const after = counts();
   if (response.status >= 400) expect(after).toEqual(before);
   const changed = Object.fromEntries(
-    TABLES.filter((table) => after[table] !== before[table]).map((table) => [
-      table,
-      after[table] - before[table],
-    ]),
+    Object.keys(after)
+      .filter((table) => after[table] !== before[table])
+      .map((table) => [table, after[table]! - before[table]!]),
   );
   return { response, changed };
 }
