@@ -1,4 +1,4 @@
-// Tables (drizzle-kit reads this file to write drizzle/). What is stored and what never is: README, "Storage".
+// Tables (drizzle-kit reads this file to write drizzle/). What is stored and what never is: docs/storage-schema.md.
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 const timestamps = {

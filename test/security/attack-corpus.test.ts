@@ -193,12 +193,12 @@ afterAll(async () => {
 });
 
 describe('the JWT attack corpus', () => {
-  it(`has ${ATTACK_CASE_COUNT} cases, each with a distinct name, quoted in the README`, () => {
+  it(`has ${ATTACK_CASE_COUNT} cases, each with a distinct name, quoted in docs/security.md`, () => {
     expect(ATTACK_CASES).toHaveLength(ATTACK_CASE_COUNT);
     const names = ATTACK_CASES.map((row) => `${row.group}: ${row.name}`);
     expect(new Set(names).size).toBe(names.length);
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    expect(readme).toContain(`${ATTACK_CASE_COUNT} attack cases, all refused`);
+    const securityDoc = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
+    expect(securityDoc).toContain(`${ATTACK_CASE_COUNT} attack cases, all refused`);
   });
 
   describe('verifyConnect refuses every case', () => {

@@ -943,5 +943,5 @@ attack('binding', 'a genuine token, empty client id, another username', 'usernam
   password: ctx.genuine,
 }));
 
-/** Checked by the test, and quoted in the README ("N attack cases, all refused"). */
+/** Checked by the test, and quoted in docs/security.md ("N attack cases, all refused"). */
 export const ATTACK_CASE_COUNT = 161;
