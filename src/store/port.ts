@@ -4,6 +4,7 @@ import type { JWK } from 'jose';
 import type { AclTemplate } from '../core/acl-template.js';
 import type { AuditEvent, AuditEventRecord, AuditFilter } from '../core/audit.js';
 import type { SigningAlgorithm, TopicAcl } from '../core/claims.js';
+import type { JsonScalar } from '../core/json.js';
 
 export interface NamespaceRecord {
   id: string;
@@ -125,6 +126,13 @@ export interface WebhookSourceSettings {
   timeoutMs: number;
   principalPath: string;
   attributesPath: string;
+  /**
+   * Where the answer says whether it vouches: the value there must be one of `successValues`. Null: at
+   * `$.result`, when the answer has a `result`. Both are absent from sources saved before success rules
+   * existed, which follow the default rule (see `webhookSuccessRule`).
+   */
+  successPath?: string | null;
+  successValues?: JsonScalar[];
 }
 
 interface IdentitySourceFields {
