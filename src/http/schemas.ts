@@ -52,6 +52,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
 /**
  * JSON escapes (`"\ud800"`) can carry lone surrogates, which UTF-8 cannot encode: SQLite would store U+FFFD
  * in their place and MQTT forbids them in topic filters (MQTT 5 §1.5.4). Refuses them anywhere in a body.
+ * Recursive: bodies reach it only after `limitJsonDepth` has bounded their depth.
  */
 export function wellFormedStrings(
   value: unknown,
