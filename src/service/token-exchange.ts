@@ -228,7 +228,7 @@ export function createTokenExchangeService(
 
       const compiled = compileAclTemplate(source.aclTemplate);
       if (!compiled.ok) throw new Error(`identity source ${source.id} holds an invalid ACL template`);
-      const expanded = expandAclTemplate(compiled.template, verdict.identity);
+      const expanded = expandAclTemplate(compiled.template, verdict.identity, broker.maxClientIdLength);
       if (!expanded.ok) throw refusal('template_value_refused', expanded.error.message);
 
       const lifetime = exchangeLifetime(broker, request.expiration);

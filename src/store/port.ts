@@ -29,6 +29,8 @@ export interface BrokerRecord {
   keyRotationPeriod: number | null;
   /** Seconds a credential may live from its first issue, across refreshes; null: no such limit. */
   maxLifetime: number | null;
+  /** The longest client id issued for this broker, caller-chosen or templated by a token exchange. */
+  maxClientIdLength: number;
   createdAt: number;
   modifiedAt: number;
 }
@@ -43,6 +45,7 @@ export type BrokerChanges = Partial<
     | 'audience'
     | 'keyRotationPeriod'
     | 'maxLifetime'
+    | 'maxClientIdLength'
   >
 > & { modifiedAt: number };
 
