@@ -141,6 +141,14 @@ describe('request bodies', () => {
     );
   });
 
+  it('refuses it under the Cloudflare prefix too, where wrangler sends JSON as text/plain', async () => {
+    const response = await server.call('POST', '/client/v4/accounts/any/pubsub/namespaces', {
+      body: `{"name":"deep","description":${nested(VERY_DEEP)}}`,
+      headers: { 'content-type': 'text/plain;charset=UTF-8' },
+    });
+    expectTooDeep(response, 'description');
+  });
+
   it('refuses a document that is nothing but nesting, without a field', async () => {
     expectTooDeep(await postRaw('POST', '/v1/namespaces', nested(VERY_DEEP)), undefined);
   });
