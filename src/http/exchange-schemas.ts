@@ -80,7 +80,11 @@ export const AclTemplateSchema = z
       .min(1)
       .max(256)
       .optional()
-      .openapi({ description: 'Default `${sub}`; must expand to 1-23 characters of [0-9A-Za-z_-]' }),
+      .openapi({
+        description:
+          'Default `${sub}`; must expand to a client id: 1 to the broker’s `max_client_id_length` characters, ' +
+          'ASCII letters, digits and `- _ . @ : |`',
+      }),
     pub: filterTemplates,
     sub: filterTemplates,
   })
