@@ -9,9 +9,11 @@ import {
   DEFAULT_PRINCIPAL_PATH,
   DEFAULT_SUCCESS_VALUES,
   DEFAULT_WEBHOOK_TIMEOUT_MS,
+  HEADER_VALUE,
   type IdentitySourceView,
   JWT_ALGORITHMS,
   MAX_CLOCK_TOLERANCE_SECONDS,
+  MAX_HEADER_VALUE_LENGTH,
   MAX_SUCCESS_VALUES,
   MAX_WEBHOOK_TIMEOUT_MS,
   MIN_WEBHOOK_TIMEOUT_MS,
@@ -62,7 +64,8 @@ const headerName = z
   .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()), 'gatepass sets this header itself');
 const headerValue = z
   .string()
-  .regex(/^[\t\x20-\x7e]{0,4096}$/, 'must be visible ASCII, at most 4096 characters');
+  .max(MAX_HEADER_VALUE_LENGTH, `must be at most ${MAX_HEADER_VALUE_LENGTH} characters`)
+  .regex(HEADER_VALUE, 'must be visible ASCII');
 
 const jsonPath = z.string().max(1100).openapi({
   description: '`$`, then up to 16 steps `.name` (letters, digits, `_`, `-`) or `[index]`: `$.data[0].id`',

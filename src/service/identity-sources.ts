@@ -62,6 +62,12 @@ export const DEFAULT_SUCCESS_VALUES: readonly JsonScalar[] = ['success', 'allow'
 export const DEFAULT_SUCCESS_MEMBER = 'result';
 export const MAX_SUCCESS_VALUES = 16;
 export const MAX_BODY_TEMPLATE_DEPTH = 8;
+/**
+ * What a header value may hold, as saved and once filled: visible ASCII and tabs (RFC 9110 §5.5 without
+ * obs-text), so a value can never add a header nor make fetch refuse the call as if the webhook were down.
+ */
+export const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+export const MAX_HEADER_VALUE_LENGTH = 4096;
 
 export interface AclTemplateInput {
   /** Default `${sub}`. */
@@ -247,26 +253,14 @@ function toView(namespace: NamespaceRecord, broker: BrokerRecord) {
       const { sealedSecret, ...settings } = source.settings;
       return { ...common, kind: 'jwt', settings: { ...settings, hasSecret: sealedSecret !== null } };
     }
-    const {
-      sealedHeaders: _,
-      headerNames,
-      url,
-      body,
-      timeoutMs,
-      principalPath,
-      attributesPath,
-    } = source.settings;
+    const { sealedHeaders: _, headerNames, ...settings } = source.settings;
     const rule = webhookSuccessRule(source.settings);
     return {
       ...common,
       kind: 'webhook',
       settings: {
-        url,
-        body,
+        ...settings,
         headers: headerNames,
-        timeoutMs,
-        principalPath,
-        attributesPath,
         successPath: rule.path,
         successValues: [...rule.values],
       },

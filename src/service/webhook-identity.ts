@@ -14,6 +14,7 @@ import {
 import type { WebhookSourceSettings } from '../store/port.js';
 import {
   DEFAULT_SUCCESS_MEMBER,
+  HEADER_VALUE,
   WEBHOOK_PLACEHOLDERS,
   type WebhookInput,
   webhookSuccessRule,
@@ -30,13 +31,9 @@ export const MAX_WEBHOOK_RESPONSE_BYTES = 64 * 1024;
 
 const deny = (detail: string): WebhookVerdict => ({ ok: false, reason: 'identity_denied', detail });
 
-/** What fetch sends as a header value: visible ASCII and tabs (RFC 9110 §5.5, without obs-text). */
-const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
-
 /**
  * The first request field that a header value of this source uses and whose value cannot travel in a header
- * (a line break, a control character, non-ASCII), or undefined: a value must never add a header or fail the
- * call as if the webhook were down.
+ * (a line break, a control character, non-ASCII: see HEADER_VALUE), or undefined.
  */
 export function unfitForHeaders(
   headers: Readonly<Record<string, string>>,
