@@ -17,7 +17,7 @@ export const MIN_MAX_CLIENT_ID_LENGTH = 26;
  * addresses, `urn:` names, Auth0's `provider|id`). Never a topic separator or wildcard (`/`, `+`, `#`), `$`,
  * `*`, U+0000, whitespace, control or non-ASCII characters: a client id placed in a topic level (a broker's
  * `%c` or `${clientid}` ACL pattern) cannot widen it, and one in a log line or header cannot break it.
- * MQTT 3.1.1 §3.1.3.1 only promises 1-23 of [0-9a-zA-Z]; every broker gatepass supports takes these.
+ * MQTT 3.1.1 §3.1.3.1 only promises 1-23 of [0-9a-zA-Z]; the brokers gatepass supports take more (docs/api.md).
  */
 const CLIENT_ID_CHARACTERS = /^[0-9A-Za-z._@:|-]*$/;
 const CLIENT_ID_CHARACTERS_TEXT = 'ASCII letters, digits and - _ . @ : |';
