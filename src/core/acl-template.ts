@@ -2,7 +2,7 @@
 // topic level, checked once when a source is saved and expanded at every token exchange. A value that could
 // widen the ACL (a level separator, a wildcard, U+0000, an empty level, a leading `$`) is refused, so an
 // expanded filter never matches a topic that the template with `+` in each placeholder's level would not.
-import { clientIdSchema, MAX_FILTERS_PER_DIRECTION } from './claims.js';
+import { clientIdRule, isClientId, MAX_CLIENT_ID_LENGTH, MAX_FILTERS_PER_DIRECTION } from './claims.js';
 import { readJsonPath } from './json.js';
 import { MAX_FILTER_BYTES, topicFilterProblem, topicProblemMessages } from './topic.js';
 
@@ -157,11 +157,11 @@ function compileClientId(
     );
   }
   const withStandIns = pieces.map((piece) => (typeof piece === 'string' ? piece : STAND_IN)).join('');
-  if (!clientIdSchema.safeParse(withStandIns).success) {
+  if (!isClientId(withStandIns)) {
     return fail(
       'invalid_client_id',
       field,
-      'the client id template may only hold placeholders and [0-9A-Za-z_-], at most 23 characters in all',
+      `the client id template may only hold placeholders and client id characters: ${clientIdRule(MAX_CLIENT_ID_LENGTH)}`,
     );
   }
   return { ok: true, pieces };
@@ -214,25 +214,28 @@ const valueMessages: Record<ExpansionProblem, string> = {
   forbidden_character: "contains '/', '+', '#', U+0000 or a lone surrogate, which could widen the ACL",
   leading_dollar: "starts with '$' in the first topic level, which wildcards never match",
   too_long: `makes the topic filter longer than ${MAX_FILTER_BYTES} bytes`,
-  invalid_client_id: 'does not expand to a client id of 1 to 23 characters of [0-9A-Za-z_-]',
+  invalid_client_id: 'does not expand to a client id',
 };
 
-const refused = (problem: ExpansionProblem, field: string, placeholder?: Placeholder) =>
+const refused = (problem: ExpansionProblem, field: string, placeholder?: Placeholder, why?: string) =>
   fail(
     problem,
     field,
-    placeholder
-      ? `the value of \${${placeholder.name}} for ${field} ${valueMessages[problem]}`
-      : `${field} ${valueMessages[problem]}`,
+    `${placeholder ? `the value of \${${placeholder.name}} for ${field}` : field} ${valueMessages[problem]}${why ? ` (${why})` : ''}`,
     placeholder?.name,
   );
 
 /**
  * Fills a compiled template with an identity's values, or refuses: a value must be a non-empty string or
  * finite number without `/`, `+`, `#` or U+0000 (and not start with `$` in a first level), and the client id
- * must come out as 1 to 23 characters of [0-9A-Za-z_-]. Filters that expand alike are listed once.
+ * must come out as a client id (see `isClientId`) of at most `maxClientIdLength` characters, the broker's.
+ * Filters that expand alike are listed once.
  */
-export function expandAclTemplate(compiled: CompiledAclTemplate, values: TemplateValues): ExpansionResult {
+export function expandAclTemplate(
+  compiled: CompiledAclTemplate,
+  values: TemplateValues,
+  maxClientIdLength: number,
+): ExpansionResult {
   let clientId = '';
   for (const piece of compiled.clientId) {
     if (typeof piece === 'string') {
@@ -243,7 +246,9 @@ export function expandAclTemplate(compiled: CompiledAclTemplate, values: Templat
     if (!value.ok) return refused(value.problem, 'client_id', piece);
     clientId += value.value;
   }
-  if (!clientIdSchema.safeParse(clientId).success) return refused('invalid_client_id', 'client_id');
+  if (!isClientId(clientId, maxClientIdLength)) {
+    return refused('invalid_client_id', 'client_id', undefined, clientIdRule(maxClientIdLength));
+  }
 
   const topicAcl = { pub: [] as string[], sub: [] as string[] };
   for (const direction of ['pub', 'sub'] as const) {

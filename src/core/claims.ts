@@ -5,16 +5,38 @@ import { topicFilterProblem, topicProblemMessages } from './topic.js';
 /** Most filters a token may carry per direction: keeps tokens under the 4,096-byte password budget. */
 export const MAX_FILTERS_PER_DIRECTION = 32;
 
-/** MQTT 3.1.1 §3.1.3.1: servers must accept 1-23 bytes of [0-9a-zA-Z]; we also allow '_' and '-'. */
-export const clientIdSchema = z
-  .string()
-  .regex(/^[0-9A-Za-z_-]{1,23}$/, 'a client id is 1 to 23 characters of [0-9A-Za-z_-]');
+/** The longest client id a broker may allow (its `max_client_id_length`), and so the verifier's bound on `sub`. */
+export const MAX_CLIENT_ID_LENGTH = 256;
+/** A broker's `max_client_id_length` unless it says otherwise: room for UUIDs, e-mail addresses, IdP subjects. */
+export const DEFAULT_MAX_CLIENT_ID_LENGTH = 128;
+/** The least `max_client_id_length`: generated client ids are 26-character ULIDs. */
+export const MIN_MAX_CLIENT_ID_LENGTH = 26;
 
 /**
- * A token's `sub`: the client ID it is bound to. Wider than what a request may name (generated ULIDs are
- * 26 characters; MQTT 3.1.1 lets servers accept more than 23 bytes and MQTT 5 brokers commonly do).
+ * The characters of a client id: ASCII letters and digits, `-`, `_`, `.`, `@`, `:` and `|` (UUIDs, e-mail
+ * addresses, `urn:` names, Auth0's `provider|id`). Never a topic separator or wildcard (`/`, `+`, `#`), `$`,
+ * `*`, U+0000, whitespace, control or non-ASCII characters: a client id placed in a topic level (a broker's
+ * `%c` or `${clientid}` ACL pattern) cannot widen it, and one in a log line or header cannot break it.
+ * MQTT 3.1.1 §3.1.3.1 only promises 1-23 of [0-9a-zA-Z]; the brokers gatepass supports take more (docs/api.md).
  */
-export const subjectSchema = z.string().min(1).max(256);
+const CLIENT_ID_CHARACTERS = /^[0-9A-Za-z._@:|-]*$/;
+const CLIENT_ID_CHARACTERS_TEXT = 'ASCII letters, digits and - _ . @ : |';
+
+/** The rule, worded for errors. */
+export const clientIdRule = (maxLength: number) =>
+  `a client id is 1 to ${maxLength} characters: ${CLIENT_ID_CHARACTERS_TEXT}`;
+
+/** Whether `id` is a client id of at most `maxLength` characters: the one check every client id passes. */
+export function isClientId(id: string, maxLength: number = MAX_CLIENT_ID_LENGTH): boolean {
+  return id.length >= 1 && id.length <= maxLength && CLIENT_ID_CHARACTERS.test(id);
+}
+
+/**
+ * A client id any broker could allow; a broker's own `max_client_id_length` is checked where it issues. Also
+ * a token's `sub`, which is the client id it is bound to: the verifier accepts every id that can be issued,
+ * and nothing else.
+ */
+export const clientIdSchema = z.string().refine((id) => isClientId(id), clientIdRule(MAX_CLIENT_ID_LENGTH));
 
 export const topicFilterSchema = z.string().superRefine((filter, ctx) => {
   const problem = topicFilterProblem(filter);

@@ -1,34 +1,59 @@
-// JSON for identity sources: a tiny JSON path reader (`$.a.b`, no eval, own properties only) and string
-// templates whose `${name}` placeholders are substituted inside JSON string values, never spliced into text.
+// JSON for identity sources and untrusted documents: a tiny JSON path reader (`$.a[0].b`, no eval, own
+// properties only), an iterative depth bound, and string templates whose `${name}` placeholders are substituted
+// inside JSON string values, never spliced into text.
 
-/** One step of a path: a property name, or a decimal index into an array. */
-const SEGMENT = /^[A-Za-z0-9_-]{1,64}$/;
+/** A decimal index into an array, when a name is used as one (`$.a.0`). */
+const INDEX = /^(0|[1-9]\d{0,8})$/;
+/** One step after `$`: `.name` or `[index]`. Sticky: each match must start where the last one ended. */
+const PATH_STEP = /\.([A-Za-z0-9_-]{1,64})|\[(0|[1-9]\d{0,8})\]/y;
 const MAX_SEGMENTS = 16;
 const PLACEHOLDER = /\$\{([^{}]*)\}/g;
 
 /**
- * Parses `$` (the document itself) or `$.a.b.0` into its segments; undefined when the path is not of that
- * form. Only dotted names are supported: no brackets, filters, wildcards or recursive descent.
+ * The most levels of arrays and objects gatepass reads in JSON it did not write (request bodies, webhook
+ * answers): a scalar is level 0, `{}` level 1. Far above any document the API takes; far below a stack.
  */
-export function parseJsonPath(path: string): string[] | undefined {
-  if (path === '$') return [];
-  if (!path.startsWith('$.')) return undefined;
-  const segments = path.slice(2).split('.');
-  if (segments.length > MAX_SEGMENTS || !segments.every((segment) => SEGMENT.test(segment))) return undefined;
+export const MAX_JSON_DEPTH = 32;
+
+export type JsonScalar = string | number | boolean;
+
+/** A step of a parsed path: a name (an object member, or a decimal index into an array), or an index. */
+export type JsonPathSegment = string | number;
+
+/**
+ * Parses `$` (the document itself), `$.a.b`, `$.data[0].id` or `$.a.0` into its segments; undefined when the
+ * path is not of that form. Names are letters, digits, `_` and `-`; no quotes, filters, wildcards or
+ * recursive descent; at most 16 segments.
+ */
+export function parseJsonPath(path: string): JsonPathSegment[] | undefined {
+  if (!path.startsWith('$')) return undefined;
+  const segments: JsonPathSegment[] = [];
+  for (let at = 1; at < path.length; at = PATH_STEP.lastIndex) {
+    PATH_STEP.lastIndex = at;
+    const step = PATH_STEP.exec(path);
+    if (step === null || segments.length === MAX_SEGMENTS) return undefined;
+    segments.push(step[1] ?? Number(step[2]));
+  }
   return segments;
 }
 
 /**
  * Follows `segments` from `value`: object members by own property only (so `__proto__` or `constructor`
- * never reach the prototype), array elements by decimal index. Undefined when a step is missing.
+ * never reach the prototype), array elements by index (`[0]`, or a decimal name). Undefined when a step is
+ * missing. Iterative, and at most 16 steps deep.
  */
-export function readJsonPath(value: unknown, segments: readonly string[]): unknown {
+export function readJsonPath(value: unknown, segments: readonly JsonPathSegment[]): unknown {
   let current = value;
   for (const segment of segments) {
     if (Array.isArray(current)) {
-      if (!/^(0|[1-9]\d{0,8})$/.test(segment)) return undefined;
+      if (typeof segment === 'string' && !INDEX.test(segment)) return undefined;
       current = current[Number(segment)];
-    } else if (typeof current === 'object' && current !== null && Object.hasOwn(current, segment)) {
+    } else if (
+      typeof segment === 'string' &&
+      typeof current === 'object' &&
+      current !== null &&
+      Object.hasOwn(current, segment)
+    ) {
       current = (current as Record<string, unknown>)[segment];
     } else {
       return undefined;
@@ -37,12 +62,39 @@ export function readJsonPath(value: unknown, segments: readonly string[]): unkno
   return current;
 }
 
-/** Whether a JSON value nests arrays and objects deeper than `maxDepth` (a scalar has depth 0). */
-export function jsonDepthExceeds(value: unknown, maxDepth: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (maxDepth === 0) return true;
-  const children = Array.isArray(value) ? value : Object.values(value);
-  return children.some((child) => jsonDepthExceeds(child, maxDepth - 1));
+/**
+ * Where a JSON value nests arrays and objects deeper than `maxDepth` (a scalar has depth 0): the path to the
+ * first container found past the limit, or null. Iterative, with an explicit stack, and it stops at the first
+ * container past the limit: any depth costs no call stack, and no more than `maxDepth` levels are walked. Run
+ * it before anything recursive (templates, refinements, stringify) touches a document from outside.
+ */
+export function jsonDepthExcess(value: unknown, maxDepth: number): JsonPathSegment[] | null {
+  interface Node {
+    value: unknown;
+    depth: number;
+    key: JsonPathSegment | undefined;
+    parent: Node | undefined;
+  }
+  const pending: Node[] = [{ value, depth: 0, key: undefined, parent: undefined }];
+  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+    if (typeof node.value !== 'object' || node.value === null) continue;
+    if (node.depth >= maxDepth) return pathTo(node);
+    const entries: [JsonPathSegment, unknown][] = Array.isArray(node.value)
+      ? node.value.map((item, i) => [i, item])
+      : Object.entries(node.value);
+    for (const [key, child] of entries) {
+      if (typeof child === 'object' && child !== null) {
+        pending.push({ value: child, depth: node.depth + 1, key, parent: node });
+      }
+    }
+  }
+  return null;
+
+  function pathTo(node: Node): JsonPathSegment[] {
+    const path: JsonPathSegment[] = [];
+    for (let at: Node | undefined = node; at?.key !== undefined; at = at.parent) path.unshift(at.key);
+    return path;
+  }
 }
 
 export type StringTemplateProblem =
@@ -52,6 +104,7 @@ export type StringTemplateProblem =
 /**
  * Checks every string value of a JSON template (object keys are never templates): each `${...}` must name
  * one of `allowed`, and no `${` may be left unclosed. Returns the first problem and the path to it, or null.
+ * Recursive: bound the template's depth first ({@link jsonDepthExcess}).
  */
 export function stringTemplateProblem(
   template: unknown,
@@ -82,7 +135,8 @@ export function stringTemplateProblem(
 /**
  * A copy of a JSON template with `${name}` in its string values replaced by `values[name]` (unknown names
  * by ""). The result is a value to `JSON.stringify`: a value containing quotes, backslashes or `${...}`
- * stays inside its string and is never read as JSON or as another placeholder.
+ * stays inside its string and is never read as JSON or as another placeholder. Recursive, on templates whose
+ * depth was bounded when they were saved.
  */
 export function fillStringTemplates(template: unknown, values: Readonly<Record<string, string>>): unknown {
   if (typeof template === 'string') {

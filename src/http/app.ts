@@ -12,7 +12,7 @@ import { adminAuth } from './admin-auth.js';
 import { CLOUDFLARE_ACCOUNT, rewriteCloudflareRequest } from './compat.js';
 import type { AppEnv } from './context.js';
 import { apiError, errorStatus, failureBody, renderFailure, success } from './envelope.js';
-import { type RateLimits, rateLimit, requestTimeout } from './limits.js';
+import { hasJsonBody, limitJsonDepth, type RateLimits, rateLimit, requestTimeout } from './limits.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerBrokerRoutes, registerPublicKeyRoutes } from './routes/brokers.js';
@@ -129,6 +129,8 @@ export function createApi({
   }
   const revokeLimit = rateLimits && rateLimit('revoke', rateLimits.revokePerMinute, clock);
   if (revokeLimit) adminApi.on(['POST', 'DELETE'], `${brokerPath}/revocations`, revokeLimit);
+  // After the rate limits, which count bad requests too; before every route's validation.
+  adminApi.use('*', limitJsonDepth);
   registerNamespaceRoutes(adminApi);
   registerBrokerRoutes(adminApi);
   registerCredentialRoutes(adminApi);
@@ -164,9 +166,6 @@ export function openApiDocument(api = createApi()) {
     },
   });
 }
-
-const hasJsonBody = (contentType: string | undefined) =>
-  /^application\/([a-z.+-]+\+)?json\b/i.test(contentType ?? '');
 
 /** A request that carries a body must say it is JSON: 415 otherwise, before any parsing. */
 const requireJsonBodies: MiddlewareHandler = async (c, next) => {

@@ -7,12 +7,17 @@ import {
   DEFAULT_ATTRIBUTES_PATH,
   DEFAULT_CLOCK_TOLERANCE_SECONDS,
   DEFAULT_PRINCIPAL_PATH,
+  DEFAULT_SUCCESS_VALUES,
   DEFAULT_WEBHOOK_TIMEOUT_MS,
+  HEADER_VALUE,
   type IdentitySourceView,
   JWT_ALGORITHMS,
   MAX_CLOCK_TOLERANCE_SECONDS,
+  MAX_HEADER_VALUE_LENGTH,
+  MAX_SUCCESS_VALUES,
   MAX_WEBHOOK_TIMEOUT_MS,
   MIN_WEBHOOK_TIMEOUT_MS,
+  WEBHOOK_PLACEHOLDERS,
 } from '../service/identity-sources.js';
 import { JWT_TOKEN_TYPE, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT_TYPE } from '../service/token-exchange.js';
 import { BrokerParams, timestamp, wellFormedStrings } from './schemas.js';
@@ -59,12 +64,15 @@ const headerName = z
   .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()), 'gatepass sets this header itself');
 const headerValue = z
   .string()
-  .regex(/^[\t\x20-\x7e]{0,4096}$/, 'must be visible ASCII, at most 4096 characters');
+  .max(MAX_HEADER_VALUE_LENGTH, `must be at most ${MAX_HEADER_VALUE_LENGTH} characters`)
+  .regex(HEADER_VALUE, 'must be visible ASCII');
 
-const jsonPath = z
-  .string()
-  .max(1100)
-  .openapi({ description: '`$` or `$.name.name...` (letters, digits, `_`, `-`)' });
+const jsonPath = z.string().max(1100).openapi({
+  description: '`$`, then up to 16 steps `.name` (letters, digits, `_`, `-`) or `[index]`: `$.data[0].id`',
+});
+
+const jsonScalar = z.union([z.string().max(256), z.number(), z.boolean()]);
+const placeholderList = WEBHOOK_PLACEHOLDERS.map((name) => `\`\${${name}}\``).join(', ');
 
 const filterTemplates = z.array(z.string().min(1).max(1024)).max(MAX_FILTERS_PER_DIRECTION);
 
@@ -75,7 +83,11 @@ export const AclTemplateSchema = z
       .min(1)
       .max(256)
       .optional()
-      .openapi({ description: 'Default `${sub}`; must expand to 1-23 characters of [0-9A-Za-z_-]' }),
+      .openapi({
+        description:
+          'Default `${sub}`; must expand to a client id: 1 to the broker’s `max_client_id_length` characters, ' +
+          'ASCII letters, digits and `- _ . @ : |`',
+      }),
     pub: filterTemplates,
     sub: filterTemplates,
   })
@@ -123,14 +135,19 @@ const webhookFields = {
     .optional()
     .openapi({
       description:
-        'JSON template; `${username}`, `${password}`, `${clientid}`, `${peerhost}` in string values are replaced ' +
-        'by the request’s values (JSON-escaped as strings). Default: all four under their own names.',
+        `JSON template, at most 8 levels deep; ${placeholderList} in string values are replaced by the ` +
+        'request’s values (JSON-escaped as strings). Default: username, password, clientid and peerhost under ' +
+        'their own names.',
     }),
   headers: z
     .record(headerName, headerValue)
     .refine((headers) => Object.keys(headers).length <= MAX_HEADERS, `at most ${MAX_HEADERS} headers`)
     .optional()
-    .openapi({ description: 'Sent with every call; values are write-only (sealed at rest, never returned)' }),
+    .openapi({
+      description:
+        `Sent with every call; values may hold the same placeholders as \`body\` (${placeholderList}) and are ` +
+        'write-only (sealed at rest, never returned)',
+    }),
   timeout_ms: z
     .number()
     .int()
@@ -140,6 +157,23 @@ const webhookFields = {
     .openapi({ description: `Deadline for the whole call (default ${DEFAULT_WEBHOOK_TIMEOUT_MS})` }),
   principal_path: jsonPath.optional().openapi({ description: `Default \`${DEFAULT_PRINCIPAL_PATH}\`` }),
   attributes_path: jsonPath.optional().openapi({ description: `Default \`${DEFAULT_ATTRIBUTES_PATH}\`` }),
+  success_path: jsonPath
+    .nullable()
+    .optional()
+    .openapi({
+      description:
+        'Where a 2xx answer says it vouches: the value there must be one of `success_values`. Default (null): ' +
+        '`$.result`, when the answer has a `result` member (as FlowMQ and EMQX webhooks answer); an answer ' +
+        'without one vouches by its status alone.',
+    }),
+  success_values: z
+    .array(jsonScalar)
+    .min(1)
+    .max(MAX_SUCCESS_VALUES)
+    .optional()
+    .openapi({
+      description: `Accepted values at the success path, compared exactly (\`true\` is not \`"true"\`). Default ${JSON.stringify(DEFAULT_SUCCESS_VALUES)}`,
+    }),
 };
 
 // ---- identity sources
@@ -221,6 +255,8 @@ export const IdentitySource = z
       timeout_ms: z.number().int(),
       principal_path: z.string(),
       attributes_path: z.string(),
+      success_path: z.string().nullable(),
+      success_values: z.array(jsonScalar),
     }),
   ])
   .openapi('IdentitySource');
@@ -252,7 +288,8 @@ export function identitySourceJson(source: IdentitySourceView) {
       has_secret: hasSecret,
     };
   }
-  const { url, body, headers, timeoutMs, principalPath, attributesPath } = source.settings;
+  const { url, body, headers, timeoutMs, principalPath, attributesPath, successPath, successValues } =
+    source.settings;
   return {
     ...common,
     kind: 'webhook' as const,
@@ -262,6 +299,8 @@ export function identitySourceJson(source: IdentitySourceView) {
     timeout_ms: timeoutMs,
     principal_path: principalPath,
     attributes_path: attributesPath,
+    success_path: successPath,
+    success_values: successValues,
   };
 }
 
@@ -290,6 +329,7 @@ export const TokenExchangeRequest = z
     password: credentialField('Webhook sources: `${password}`'),
     clientid: credentialField('Webhook sources: `${clientid}`'),
     peerhost: credentialField('Webhook sources: `${peerhost}`'),
+    protocol: credentialField('Webhook sources: `${protocol}` (e.g. `mqtt`, `ws`)'),
     expiration: z.number().int().min(1).max(MAX_EXPIRATION_SECONDS).optional().openapi({
       description: 'Seconds; can only shorten the lifetime (an hour, or less by the broker’s limits)',
     }),

@@ -1,7 +1,8 @@
-// Request limits at the HTTP boundary: per-admin-key rates for issuing and revoking (429), and a deadline
-// for every request (503). Body size (413) is hono's bodyLimit, in app.ts.
+// Request limits at the HTTP boundary: per-admin-key rates for issuing and revoking (429), how deep a JSON
+// body may nest (400), and a deadline for every request (503). Body size (413) is hono's bodyLimit, in app.ts.
 import type { MiddlewareHandler } from 'hono';
 import type { Clock } from '../core/clock.js';
+import { jsonDepthExcess, MAX_JSON_DEPTH } from '../core/json.js';
 import { createRateLimiter } from '../core/rate-limit.js';
 import type { AppEnv } from './context.js';
 import { renderFailure } from './envelope.js';
@@ -38,6 +39,36 @@ export function rateLimit(
     await next();
   };
 }
+
+/** Whether a Content-Type names JSON (`application/json`, `application/merge-patch+json`...). */
+export const hasJsonBody = (contentType: string | undefined) =>
+  /^application\/([a-z.+-]+\+)?json\b/i.test(contentType ?? '');
+
+/**
+ * Refuses a JSON body nesting arrays and objects deeper than MAX_JSON_DEPTH (400 naming the top-level field
+ * that does), before validation: refinements walk bodies recursively, and a few kilobytes of `[` would
+ * otherwise exhaust the stack (a 500) or spend milliseconds of CPU per request. JSON.parse and the scan are
+ * both iterative. The parsed body is hono's cached text, read once; a body that is not JSON is left to the
+ * validator, which says so.
+ */
+export const limitJsonDepth: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!hasJsonBody(c.req.header('content-type'))) return next();
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    return next();
+  }
+  const excess = jsonDepthExcess(body, MAX_JSON_DEPTH);
+  if (excess === null) return next();
+  const [field] = excess;
+  return renderFailure(
+    c,
+    'invalid_input',
+    `the body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+    field === undefined ? undefined : String(field),
+  );
+};
 
 /**
  * Answers 503 `timeout` when the rest of the chain has not answered within `ms` (0: no deadline). The work

@@ -3,7 +3,10 @@ import { z } from '@hono/zod-openapi';
 import {
   aclFromFilters,
   clientIdSchema,
+  DEFAULT_MAX_CLIENT_ID_LENGTH,
+  MAX_CLIENT_ID_LENGTH,
   MAX_FILTERS_PER_DIRECTION,
+  MIN_MAX_CLIENT_ID_LENGTH,
   SIGNING_ALGORITHMS,
   topicAclSchema,
   topicFilterSchema,
@@ -52,6 +55,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
 /**
  * JSON escapes (`"\ud800"`) can carry lone surrogates, which UTF-8 cannot encode: SQLite would store U+FFFD
  * in their place and MQTT forbids them in topic filters (MQTT 5 §1.5.4). Refuses them anywhere in a body.
+ * Recursive: bodies reach it only after `limitJsonDepth` has bounded their depth.
  */
 export function wellFormedStrings(
   value: unknown,
@@ -144,6 +148,14 @@ export const Broker = z
       .int()
       .nullable()
       .openapi({ description: 'Seconds a credential may live from its first issue, across refreshes' }),
+    max_client_id_length: z
+      .number()
+      .int()
+      .openapi({
+        description:
+          'The longest client id issued for this broker, caller-chosen or templated by a token exchange ' +
+          `(default ${DEFAULT_MAX_CLIENT_ID_LENGTH})`,
+      }),
     created_on: z.string(),
     modified_on: z.string(),
   })
@@ -157,6 +169,15 @@ const brokerSettings = {
   audience: z.string().min(1).max(256).optional(),
   key_rotation_period: z.number().int().min(3600).max(MAX_EXPIRATION_SECONDS).nullable().optional(),
   max_lifetime: z.number().int().min(1).max(MAX_EXPIRATION_SECONDS).nullable().optional(),
+  max_client_id_length: z
+    .number()
+    .int()
+    .min(MIN_MAX_CLIENT_ID_LENGTH)
+    .max(MAX_CLIENT_ID_LENGTH)
+    .optional()
+    .openapi({
+      description: `${MIN_MAX_CLIENT_ID_LENGTH} (a generated id) to ${MAX_CLIENT_ID_LENGTH}; default ${DEFAULT_MAX_CLIENT_ID_LENGTH}`,
+    }),
 };
 
 export const BrokerCreate = z

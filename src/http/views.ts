@@ -31,6 +31,7 @@ export function brokerJson(broker: BrokerView) {
     audience: broker.audience,
     key_rotation_period: broker.keyRotationPeriod,
     max_lifetime: broker.maxLifetime,
+    max_client_id_length: broker.maxClientIdLength,
     created_on: timestamp(broker.createdAt),
     modified_on: timestamp(broker.modifiedAt),
   };

@@ -1,5 +1,10 @@
 // Brokers: the audience of credentials, each with its own signing keys, expiration and default ACL.
-import { ALL_TOPICS, type SigningAlgorithm, type TopicAcl } from '../core/claims.js';
+import {
+  ALL_TOPICS,
+  DEFAULT_MAX_CLIENT_ID_LENGTH,
+  type SigningAlgorithm,
+  type TopicAcl,
+} from '../core/claims.js';
 import { notFound, ServiceError } from '../core/errors.js';
 import { type PublicJwk, toPublicJwk } from '../crypto/keys.js';
 import type { BrokerRecord, NamespaceRecord } from '../store/port.js';
@@ -13,6 +18,7 @@ export interface BrokerSettings {
   expiration?: number | null;
   keyRotationPeriod?: number | null;
   maxLifetime?: number | null;
+  maxClientIdLength?: number;
   defaultTopicAcl?: TopicAcl;
   issuer?: string;
   audience?: string;
@@ -66,6 +72,7 @@ export function createBrokerService(deps: ServiceDeps) {
         audience: input.audience ?? defaultAudience(namespace.name, input.name),
         keyRotationPeriod: input.keyRotationPeriod ?? null,
         maxLifetime: input.maxLifetime ?? null,
+        maxClientIdLength: input.maxClientIdLength ?? DEFAULT_MAX_CLIENT_ID_LENGTH,
         createdAt: now,
         modifiedAt: now,
       };

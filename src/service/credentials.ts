@@ -1,6 +1,12 @@
 // Issuing credentials: a batch of signed, broker-scoped JWTs and their metadata records.
 import type { AuditEventRecord } from '../core/audit.js';
-import { type CredentialClaims, MAX_CREDENTIAL_BYTES, type TopicAcl } from '../core/claims.js';
+import {
+  type CredentialClaims,
+  clientIdRule,
+  isClientId,
+  MAX_CREDENTIAL_BYTES,
+  type TopicAcl,
+} from '../core/claims.js';
 import { toEpochSeconds } from '../core/clock.js';
 import { ServiceError } from '../core/errors.js';
 import { freshCredentialLifetime } from '../core/expiration.js';
@@ -124,6 +130,15 @@ export function createCredentialService(deps: ServiceDeps, brokers: BrokerServic
       const lifetime = freshCredentialLifetime(broker, request.expiration);
       if (!lifetime.ok) throw new ServiceError('invalid_input', lifetime.message, 'expiration');
 
+      // The wire checked each id against the longest any broker allows; this broker may allow fewer.
+      const tooLong = request.clientIds?.findIndex((id) => !isClientId(id, broker.maxClientIdLength)) ?? -1;
+      if (tooLong >= 0) {
+        throw new ServiceError(
+          'invalid_input',
+          `${clientIdRule(broker.maxClientIdLength)} for this broker (its max_client_id_length)`,
+          `clientid.${tooLong}`,
+        );
+      }
       const clientIds = request.clientIds ?? Array.from({ length: request.number }, deps.newId);
       const topicAcl = request.topicAcl ?? broker.defaultTopicAcl;
       const now = deps.clock();

@@ -3,7 +3,7 @@
 // key before they are stored, and never returned: views say only that they are set.
 import { type AclTemplate, compileAclTemplate, DEFAULT_CLIENT_ID_TEMPLATE } from '../core/acl-template.js';
 import { notFound, ServiceError } from '../core/errors.js';
-import { jsonDepthExceeds, parseJsonPath, stringTemplateProblem } from '../core/json.js';
+import { type JsonScalar, jsonDepthExcess, parseJsonPath, stringTemplateProblem } from '../core/json.js';
 import type {
   BrokerRecord,
   IdentitySourceRecord,
@@ -40,8 +40,8 @@ export const DEFAULT_HMAC_ALGORITHMS: JwtAlgorithm[] = ['HS256'];
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 export const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 
-/** What a webhook body template may use; a value the caller did not give is "". */
-export const WEBHOOK_PLACEHOLDERS = ['username', 'password', 'clientid', 'peerhost'] as const;
+/** What a webhook's body template and header values may use; a value the caller did not give is "". */
+export const WEBHOOK_PLACEHOLDERS = ['username', 'password', 'clientid', 'peerhost', 'protocol'] as const;
 export type WebhookInput = Partial<Record<(typeof WEBHOOK_PLACEHOLDERS)[number], string>>;
 export const DEFAULT_WEBHOOK_BODY = {
   username: '${username}',
@@ -54,7 +54,20 @@ export const MIN_WEBHOOK_TIMEOUT_MS = 100;
 export const MAX_WEBHOOK_TIMEOUT_MS = 10_000;
 export const DEFAULT_PRINCIPAL_PATH = '$.user_id';
 export const DEFAULT_ATTRIBUTES_PATH = '$.attributes';
+/**
+ * Without a success path, an answer that has a `result` member must say one of these there: what FlowMQ's
+ * (`"success"`) and EMQX's (`"allow"`) webhook authenticators expect, so `{"result": "deny"}` denies.
+ */
+export const DEFAULT_SUCCESS_VALUES: readonly JsonScalar[] = ['success', 'allow'];
+export const DEFAULT_SUCCESS_MEMBER = 'result';
+export const MAX_SUCCESS_VALUES = 16;
 export const MAX_BODY_TEMPLATE_DEPTH = 8;
+/**
+ * What a header value may hold, as saved and once filled: visible ASCII and tabs (RFC 9110 §5.5 without
+ * obs-text), so a value can never add a header nor make fetch refuse the call as if the webhook were down.
+ */
+export const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+export const MAX_HEADER_VALUE_LENGTH = 4096;
 
 export interface AclTemplateInput {
   /** Default `${sub}`. */
@@ -81,6 +94,9 @@ export interface WebhookSourceFields {
   timeoutMs?: number;
   principalPath?: string;
   attributesPath?: string;
+  /** Null: `$.result`, when the answer has one. */
+  successPath?: string | null;
+  successValues?: JsonScalar[];
 }
 
 export type IdentitySourceInput = { name: string; aclTemplate: AclTemplateInput } & (
@@ -109,6 +125,8 @@ export interface WebhookSourceView {
   timeoutMs: number;
   principalPath: string;
   attributesPath: string;
+  successPath: string | null;
+  successValues: JsonScalar[];
 }
 
 export type IdentitySourceView = {
@@ -140,9 +158,20 @@ const wire: Record<keyof JwtSourceFields | keyof WebhookSourceFields, string> = 
   timeoutMs: 'timeout_ms',
   principalPath: 'principal_path',
   attributesPath: 'attributes_path',
+  successPath: 'success_path',
+  successValues: 'success_values',
 };
 const jwtFields = ['issuer', 'audience', 'jwksUrl', 'secret', 'algorithms', 'clockTolerance'] as const;
-const webhookFields = ['url', 'body', 'headers', 'timeoutMs', 'principalPath', 'attributesPath'] as const;
+const webhookFields = [
+  'url',
+  'body',
+  'headers',
+  'timeoutMs',
+  'principalPath',
+  'attributesPath',
+  'successPath',
+  'successValues',
+] as const;
 
 const invalid = (message: string, field: string) => new ServiceError('invalid_input', message, field);
 
@@ -171,26 +200,42 @@ function checkAlgorithms(algorithms: readonly string[], withSecret: boolean): vo
 
 function checkPath(path: string, field: string): string {
   if (parseJsonPath(path) === undefined) {
-    throw invalid('a path is $ or $.name.name... (letters, digits, _ and -; at most 16 names)', field);
+    throw invalid(
+      'a path is $ followed by .name or [index] steps (names of letters, digits, _ and -; at most 16 steps)',
+      field,
+    );
   }
   return path;
 }
 
-function checkBodyTemplate(body: Record<string, unknown>): Record<string, unknown> {
-  if (jsonDepthExceeds(body, MAX_BODY_TEMPLATE_DEPTH)) {
-    throw invalid(`the body template nests at most ${MAX_BODY_TEMPLATE_DEPTH} levels`, 'body');
-  }
-  const problem = stringTemplateProblem(body, WEBHOOK_PLACEHOLDERS);
+/** Body templates and header values: placeholders the exchange request can fill, nothing else. */
+function checkTemplate<T>(template: T, field: string): T {
+  const problem = stringTemplateProblem(template, WEBHOOK_PLACEHOLDERS);
   if (problem) {
-    const field = ['body', ...problem.path].join('.');
     throw invalid(
       problem.problem === 'unknown_placeholder'
         ? `unknown placeholder \${${problem.name}}: use ${WEBHOOK_PLACEHOLDERS.map((name) => `\${${name}}`).join(', ')}`
         : 'a placeholder is written ${name}',
-      field,
+      [field, ...problem.path].join('.'),
     );
   }
-  return body;
+  return template;
+}
+
+function checkBodyTemplate(body: Record<string, unknown>): Record<string, unknown> {
+  // Before the template is walked (recursively) for placeholders, and before it is ever filled.
+  if (jsonDepthExcess(body, MAX_BODY_TEMPLATE_DEPTH) !== null) {
+    throw invalid(`the body template nests at most ${MAX_BODY_TEMPLATE_DEPTH} levels`, 'body');
+  }
+  return checkTemplate(body, 'body');
+}
+
+/** The rule a webhook's answer must meet besides a 2xx status; sources saved before rules existed get the default. */
+export function webhookSuccessRule(settings: Pick<WebhookSourceSettings, 'successPath' | 'successValues'>): {
+  path: string | null;
+  values: readonly JsonScalar[];
+} {
+  return { path: settings.successPath ?? null, values: settings.successValues ?? DEFAULT_SUCCESS_VALUES };
 }
 
 function toView(namespace: NamespaceRecord, broker: BrokerRecord) {
@@ -209,7 +254,17 @@ function toView(namespace: NamespaceRecord, broker: BrokerRecord) {
       return { ...common, kind: 'jwt', settings: { ...settings, hasSecret: sealedSecret !== null } };
     }
     const { sealedHeaders: _, headerNames, ...settings } = source.settings;
-    return { ...common, kind: 'webhook', settings: { ...settings, headers: headerNames } };
+    const rule = webhookSuccessRule(source.settings);
+    return {
+      ...common,
+      kind: 'webhook',
+      settings: {
+        ...settings,
+        headers: headerNames,
+        successPath: rule.path,
+        successValues: [...rule.values],
+      },
+    };
   };
 }
 
@@ -257,6 +312,7 @@ export function createIdentitySourceService(deps: ServiceDeps, brokers: BrokerSe
     keyEncryptionKey.encrypt(secret, identitySourceSealingContext(sourceId, 'hmac-secret'));
 
   async function sealHeaders(sourceId: string, headers: Record<string, string>) {
+    checkTemplate(headers, 'headers');
     const names = Object.keys(headers).map((name) => name.toLowerCase());
     if (new Set(names).size !== names.length)
       throw invalid('header names must differ (case aside)', 'headers');
@@ -342,6 +398,13 @@ export function createIdentitySourceService(deps: ServiceDeps, brokers: BrokerSe
         fields.attributesPath ?? current?.attributesPath ?? DEFAULT_ATTRIBUTES_PATH,
         'attributes_path',
       ),
+      successPath:
+        fields.successPath === undefined
+          ? (current?.successPath ?? null)
+          : fields.successPath === null
+            ? null
+            : checkPath(fields.successPath, 'success_path'),
+      successValues: fields.successValues ?? [...webhookSuccessRule(current ?? {}).values],
     };
   }
 
@@ -424,7 +487,15 @@ export function createIdentitySourceService(deps: ServiceDeps, brokers: BrokerSe
               source.id,
               {
                 url: changes.url ?? source.settings.url,
-                ...definedOnly(changes, ['body', 'headers', 'timeoutMs', 'principalPath', 'attributesPath']),
+                ...definedOnly(changes, [
+                  'body',
+                  'headers',
+                  'timeoutMs',
+                  'principalPath',
+                  'attributesPath',
+                  'successPath',
+                  'successValues',
+                ]),
               },
               source.settings,
             );

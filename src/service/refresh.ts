@@ -2,8 +2,8 @@
 import { base64url, createLocalJWKSet, errors, jwtVerify } from 'jose';
 import { z } from 'zod';
 import {
+  clientIdSchema,
   MAX_CREDENTIAL_BYTES,
-  subjectSchema,
   TOKEN_TYPE,
   type TopicAcl,
   topicAclSchema,
@@ -59,7 +59,7 @@ export type RefreshResult = Refreshed | { ok: false; reason: RefreshRefusal };
 /** The claims a refresh reads from a verified token; anything else is dropped. */
 const presentedClaimsSchema = z
   .object({
-    sub: subjectSchema,
+    sub: clientIdSchema,
     jti: z.string().min(1).max(128),
     iat: z.number().int().nonnegative(),
     exp: z.number().optional(),

@@ -16,7 +16,7 @@ import {
   type WebhookInput,
 } from './identity-sources.js';
 import { createSubjectTokenVerifier, type SubjectTokenRefusal, unverifiedIssuer } from './subject-token.js';
-import { askWebhook, type WebhookRefusal } from './webhook-identity.js';
+import { askWebhook, unfitForHeaders, type WebhookRefusal } from './webhook-identity.js';
 
 export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 /** RFC 8693 §3: what a subject token may be declared as; each is verified as a JWT. */
@@ -127,6 +127,14 @@ export function createTokenExchangeService(
   async function askSource(source: IdentitySourceRecord, input: WebhookInput): Promise<Verdict> {
     if (source.kind !== 'webhook') throw new TypeError('not a webhook source');
     const headers = await unsealHeaders(deps, source.id, source.settings);
+    const unfit = unfitForHeaders(headers, input);
+    if (unfit !== undefined) {
+      throw new ServiceError(
+        'invalid_input',
+        `${unfit} goes into a header of this identity source: visible ASCII only, no line breaks`,
+        unfit,
+      );
+    }
     return askWebhook(fetch, source.settings, headers, input);
   }
 
@@ -159,7 +167,7 @@ export function createTokenExchangeService(
     if (request.subjectToken !== undefined) {
       throw new ServiceError(
         'invalid_input',
-        `identity source '${name}' is a webhook: give username, password, clientid and peerhost, not a subject_token`,
+        `identity source '${name}' is a webhook: give ${WEBHOOK_PLACEHOLDERS.join(', ')} as it needs, not a subject_token`,
         'subject_token',
       );
     }
@@ -220,7 +228,7 @@ export function createTokenExchangeService(
 
       const compiled = compileAclTemplate(source.aclTemplate);
       if (!compiled.ok) throw new Error(`identity source ${source.id} holds an invalid ACL template`);
-      const expanded = expandAclTemplate(compiled.template, verdict.identity);
+      const expanded = expandAclTemplate(compiled.template, verdict.identity, broker.maxClientIdLength);
       if (!expanded.ok) throw refusal('template_value_refused', expanded.error.message);
 
       const lifetime = exchangeLifetime(broker, request.expiration);

@@ -4,6 +4,7 @@ import type { JWK } from 'jose';
 import type { AclTemplate } from '../core/acl-template.js';
 import type { AuditEvent, AuditEventRecord, AuditFilter } from '../core/audit.js';
 import type { SigningAlgorithm, TopicAcl } from '../core/claims.js';
+import type { JsonScalar } from '../core/json.js';
 
 export interface NamespaceRecord {
   id: string;
@@ -28,6 +29,8 @@ export interface BrokerRecord {
   keyRotationPeriod: number | null;
   /** Seconds a credential may live from its first issue, across refreshes; null: no such limit. */
   maxLifetime: number | null;
+  /** The longest client id issued for this broker, caller-chosen or templated by a token exchange. */
+  maxClientIdLength: number;
   createdAt: number;
   modifiedAt: number;
 }
@@ -42,6 +45,7 @@ export type BrokerChanges = Partial<
     | 'audience'
     | 'keyRotationPeriod'
     | 'maxLifetime'
+    | 'maxClientIdLength'
   >
 > & { modifiedAt: number };
 
@@ -125,6 +129,13 @@ export interface WebhookSourceSettings {
   timeoutMs: number;
   principalPath: string;
   attributesPath: string;
+  /**
+   * Where the answer says whether it vouches: the value there must be one of `successValues`. Null: at
+   * `$.result`, when the answer has a `result`. Both are absent from sources saved before success rules
+   * existed, which follow the default rule (see `webhookSuccessRule`).
+   */
+  successPath?: string | null;
+  successValues?: JsonScalar[];
 }
 
 interface IdentitySourceFields {

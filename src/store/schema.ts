@@ -37,6 +37,8 @@ export const brokers = sqliteTable(
      * limit beyond `expiration`.
      */
     maxLifetime: integer('max_lifetime'),
+    /** The longest client id this broker's credentials may name (26-256 characters). */
+    maxClientIdLength: integer('max_client_id_length').notNull().default(128),
     ...timestamps,
   },
   (table) => [uniqueIndex('brokers_namespace_name').on(table.namespaceId, table.name)],

@@ -18,7 +18,8 @@ import type { AclDenial } from '../core/acl.js';
  * - `bad_signature`: the signature does not verify with the key named by `kid`.
  * - `wrong_issuer`: `iss` is not the configured issuer.
  * - `wrong_audience`: `aud` is not exactly this broker.
- * - `invalid_claims`: `sub`, `jti`, `iat` or `topicAcl` missing or invalid, or `exp`/`nbf` not numbers.
+ * - `invalid_claims`: `sub`, `jti`, `iat` or `topicAcl` missing or invalid (a `sub` is a client id gatepass
+ *   can issue: 1 to 256 of ASCII letters, digits and `- _ . @ : |`), or `exp`/`nbf` not numbers.
  * - `expired`: `exp` has passed (beyond the clock tolerance).
  * - `not_yet_valid`: `nbf` or `iat` lies in the future (beyond the clock tolerance).
  * - `revoked`: the `jti` is in the revocation source.

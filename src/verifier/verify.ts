@@ -9,9 +9,9 @@ import {
 } from '../core/acl.js';
 import {
   type CredentialClaims,
+  clientIdSchema,
   SIGNING_ALGORITHMS,
   type SigningAlgorithm,
-  subjectSchema,
   TOKEN_TYPE,
   type TopicAcl,
   topicAclSchema,
@@ -165,7 +165,7 @@ const DEFAULT_CACHE_ENTRIES = 10_000;
 const claimsSchema = z.object({
   iss: z.string(),
   aud: z.string(),
-  sub: subjectSchema,
+  sub: clientIdSchema,
   jti: z.string().min(1).max(255),
   iat: z.number(),
   // Refreshed credentials: when the first credential of the chain was issued.

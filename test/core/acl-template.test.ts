@@ -9,6 +9,7 @@ import {
   type TemplateProblem,
   type TemplateValues,
 } from '../../src/core/acl-template.js';
+import { DEFAULT_MAX_CLIENT_ID_LENGTH, MAX_CLIENT_ID_LENGTH } from '../../src/core/claims.js';
 import { topicFilterProblem } from '../../src/core/topic.js';
 
 function compiled(template: Partial<AclTemplate>): CompiledAclTemplate {
@@ -23,6 +24,10 @@ function compileProblem(template: Partial<AclTemplate>) {
 }
 
 const values = (sub: string, attributes: unknown = {}): TemplateValues => ({ sub, attributes });
+
+/** Expands for a broker with the default max_client_id_length, unless told otherwise. */
+const expand = (template: CompiledAclTemplate, with_: TemplateValues, max = DEFAULT_MAX_CLIENT_ID_LENGTH) =>
+  expandAclTemplate(template, with_, max);
 
 describe('compiling templates', () => {
   it('accepts placeholders that fill whole levels, literal wildcards and nested attributes', () => {
@@ -52,8 +57,9 @@ describe('compiling templates', () => {
     [{ pub: [`${'a'.repeat(1030)}/\${sub}`] }, 'invalid_filter', 'pub.0'],
     [{ pub: Array.from({ length: 33 }, (_, i) => `t/${i}`) }, 'too_many_filters', 'pub'],
     [{ clientId: 'fixed' }, 'client_id_without_placeholder', 'client_id'],
-    [{ clientId: 'dev.${sub}' }, 'invalid_client_id', 'client_id'],
-    [{ clientId: `${'a'.repeat(23)}\${sub}` }, 'invalid_client_id', 'client_id'],
+    [{ clientId: 'dev/${sub}' }, 'invalid_client_id', 'client_id'],
+    [{ clientId: 'dev ${sub}' }, 'invalid_client_id', 'client_id'],
+    [{ clientId: `${'a'.repeat(MAX_CLIENT_ID_LENGTH)}\${sub}` }, 'invalid_client_id', 'client_id'],
     [{ clientId: 'x-${sub' }, 'malformed_placeholder', 'client_id'],
     [{ clientId: '${nope}' }, 'unknown_placeholder', 'client_id'],
   ] as Array<[Partial<AclTemplate>, TemplateProblem, string]>)(
@@ -66,6 +72,7 @@ describe('compiling templates', () => {
   it('accepts client id templates mixing text and placeholders', () => {
     expect(compileProblem({ clientId: 'u-${sub}' })).toBeNull();
     expect(compileProblem({ clientId: '${attributes.device}_${sub}' })).toBeNull();
+    expect(compileProblem({ clientId: 'dev.${sub}@site:${attributes.n}|x' })).toBeNull();
   });
 });
 
@@ -76,7 +83,7 @@ describe('expanding templates', () => {
   });
 
   it('fills whole levels from the principal and its attributes', () => {
-    expect(expandAclTemplate(template, values('alice', { team: 'red' }))).toEqual({
+    expect(expand(template, values('alice', { team: 'red' }))).toEqual({
       ok: true,
       clientId: 'alice',
       topicAcl: { pub: ['users/alice/out/#'], sub: ['users/alice/in/#', 'teams/red/#'] },
@@ -84,10 +91,7 @@ describe('expanding templates', () => {
   });
 
   it('accepts finite numbers as text', () => {
-    const result = expandAclTemplate(
-      compiled({ pub: ['orgs/${attributes.org}'] }),
-      values('u1', { org: 42 }),
-    );
+    const result = expand(compiled({ pub: ['orgs/${attributes.org}'] }), values('u1', { org: 42 }));
     expect(result).toMatchObject({ ok: true, topicAcl: { pub: ['orgs/42'] } });
   });
 
@@ -110,7 +114,7 @@ describe('expanding templates', () => {
     ['alice', { team: 1e21 }, 'forbidden_character', 'attributes.team'],
     ['alice', 'not an object', 'missing', 'attributes.team'],
   ])('refuses sub %j with attributes %j: %s', (sub, attributes, problem, placeholder) => {
-    const result = expandAclTemplate(template, values(sub, attributes));
+    const result = expand(template, values(sub, attributes));
     expect(result.ok).toBe(false);
     if (result.ok) return;
     if (placeholder === 'sub' && sub.length > 0) {
@@ -124,7 +128,7 @@ describe('expanding templates', () => {
   it('refuses forbidden characters in topic levels even when the client id template does not use them', () => {
     const t = compiled({ clientId: 'fixed-${attributes.device}', sub: ['users/${sub}/#'] });
     for (const sub of ['a/#', '+', '#', 'a\u0000b', '']) {
-      const result = expandAclTemplate(t, values(sub, { device: 'd1' }));
+      const result = expand(t, values(sub, { device: 'd1' }));
       expect(result.ok, JSON.stringify(sub)).toBe(false);
       if (!result.ok) expect(result.error.field).toBe('sub.0');
     }
@@ -132,42 +136,58 @@ describe('expanding templates', () => {
 
   it("refuses a value starting with '$' in a first level only", () => {
     const t = compiled({ clientId: 'c-${attributes.n}', pub: ['${sub}/out', 'x/${sub}'] });
-    const first = expandAclTemplate(t, values('$SYS', { n: 1 }));
+    const first = expand(t, values('$SYS', { n: 1 }));
     expect(first).toMatchObject({ ok: false, error: { problem: 'leading_dollar', field: 'pub.0' } });
-    const later = expandAclTemplate(
+    const later = expand(
       compiled({ clientId: 'c-${attributes.n}', pub: ['x/${sub}'] }),
       values('$x', { n: 1 }),
     );
     expect(later).toMatchObject({ ok: true, topicAcl: { pub: ['x/$x'] } });
   });
 
-  it('refuses a client id that is not 1-23 of [0-9A-Za-z_-]', () => {
-    const uuid = '3f1c2f0e-8c5a-4b1e-9d7a-2a6b9c1d4e5f';
-    for (const sub of [uuid, 'has space', 'dot.ted', 'ünï']) {
-      const result = expandAclTemplate(template, values(sub));
-      expect(result).toMatchObject({ ok: false, error: { field: 'client_id' } });
+  it('makes client ids of UUIDs, e-mail addresses and IdP subjects', () => {
+    const t = compiled({ pub: ['users/${sub}/#'] });
+    for (const sub of [
+      '3f1c2f0e-8c5a-4b1e-9d7a-2a6b9c1d4e5f',
+      'dot.ted@example.com',
+      'auth0|5f7c8ec7',
+      'x'.repeat(128),
+    ]) {
+      expect(expand(t, values(sub))).toMatchObject({ ok: true, clientId: sub });
     }
+  });
+
+  it("refuses a client id outside the character set or over the broker's max_client_id_length", () => {
+    const t = compiled({ pub: ['users/${sub}/#'] });
+    for (const sub of ['has space', 'ünï', 'a*b', 'a$b', 'tab\t', 'x'.repeat(129)]) {
+      expect(expand(t, values(sub)), sub).toMatchObject({ ok: false, error: { field: 'client_id' } });
+    }
+    expect(expand(t, values('x'.repeat(41)), 40)).toMatchObject({
+      ok: false,
+      error: { problem: 'invalid_client_id', message: expect.stringMatching(/1 to 40 characters/) },
+    });
+    expect(expand(t, values('x'.repeat(40)), 40)).toMatchObject({ ok: true });
   });
 
   it('refuses a filter that grows past the length limit', () => {
     const t = compiled({ clientId: 'c-${attributes.n}', pub: ['a/${sub}'] });
-    const result = expandAclTemplate(t, values('x'.repeat(1100), { n: 1 }));
+    const result = expand(t, values('x'.repeat(1100), { n: 1 }));
     expect(result).toMatchObject({ ok: false, error: { problem: 'too_long', field: 'pub.0' } });
   });
 
   it('reads attributes by own property only', () => {
     const t = compiled({ clientId: 'c-${attributes.n}', pub: ['x/${attributes.constructor}'] });
-    expect(expandAclTemplate(t, values('a', { n: 1 }))).toMatchObject({
+    expect(expand(t, values('a', { n: 1 }))).toMatchObject({
       ok: false,
       error: { problem: 'missing' },
     });
     const own = JSON.parse('{"n": 1, "constructor": "ok"}');
-    expect(expandAclTemplate(t, values('a', own))).toMatchObject({ ok: true, topicAcl: { pub: ['x/ok'] } });
+    expect(expand(t, values('a', own))).toMatchObject({ ok: true, topicAcl: { pub: ['x/ok'] } });
   });
 
   it('lists filters that expand alike once', () => {
     const t = compiled({ pub: ['u/${sub}', 'u/${attributes.alias}'] });
-    expect(expandAclTemplate(t, values('same', { alias: 'same' }))).toMatchObject({
+    expect(expand(t, values('same', { alias: 'same' }))).toMatchObject({
       ok: true,
       topicAcl: { pub: ['u/same'] },
     });
@@ -217,7 +237,7 @@ describe('properties', () => {
         (filter, sub, attrs, topicLevels) => {
           const result = compileAclTemplate({ clientId: 'c-${attributes.n}', pub: [filter], sub: [] });
           if (!result.ok) return;
-          const expanded = expandAclTemplate(result.template, { sub, attributes: { ...attrs, n: 1 } });
+          const expanded = expand(result.template, { sub, attributes: { ...attrs, n: 1 } });
           if (!expanded.ok) return;
           const [out] = expanded.topicAcl.pub;
           const outer = generalised(filter);
@@ -251,18 +271,20 @@ describe('properties', () => {
     fc.assert(
       fc.property(bad, fc.constantFrom('${sub}', '${attributes.a}'), (badValue, placeholder) => {
         const t = compiled({ clientId: 'c-${attributes.n}', sub: [`x/${placeholder}/#`] });
-        const result = expandAclTemplate(t, { sub: badValue, attributes: { a: badValue, n: 1 } });
+        const result = expand(t, { sub: badValue, attributes: { a: badValue, n: 1 } });
         expect(result).toMatchObject({ ok: false, error: { problem: 'forbidden_character' } });
       }),
     );
   });
 
-  it('only ever produces client ids of 1-23 [0-9A-Za-z_-]', () => {
+  it('only ever produces client ids of the character set, within the broker’s length', () => {
     fc.assert(
-      fc.property(text, attributes, (sub, attrs) => {
+      fc.property(text, attributes, fc.integer({ min: 26, max: 256 }), (sub, attrs, max) => {
         const t = compiled({ clientId: 'u_${sub}-${attributes.a}' });
-        const result = expandAclTemplate(t, { sub, attributes: attrs });
-        if (result.ok) expect(result.clientId).toMatch(/^[0-9A-Za-z_-]{1,23}$/);
+        const result = expand(t, { sub, attributes: attrs }, max);
+        if (!result.ok) return;
+        expect(result.clientId).toMatch(/^[0-9A-Za-z._@:|-]+$/);
+        expect(result.clientId.length).toBeLessThanOrEqual(max);
       }),
     );
   });

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   fillStringTemplates,
-  jsonDepthExceeds,
+  jsonDepthExcess,
+  MAX_JSON_DEPTH,
   parseJsonPath,
   readJsonPath,
   stringTemplateProblem,
@@ -13,6 +14,10 @@ describe('JSON paths', () => {
     ['$', []],
     ['$.user_id', ['user_id']],
     ['$.data.user-id.0', ['data', 'user-id', '0']],
+    ['$.data[0].id', ['data', 0, 'id']],
+    ['$[0]', [0]],
+    ['$.a[12][3]', ['a', 12, 3]],
+    [`$${'.a'.repeat(15)}[0]`, [...Array(15).fill('a'), 0]],
   ])('parses %s', (path, segments) => {
     expect(parseJsonPath(path)).toEqual(segments);
   });
@@ -23,8 +28,15 @@ describe('JSON paths', () => {
     '$.',
     '$..a',
     '$.a..b',
-    '$[0]',
     "$['a']",
+    '$[-1]',
+    '$[01]',
+    '$[1e3]',
+    '$[]',
+    '$.a[0',
+    '$.a[0]x',
+    '$a',
+    `$${'[0]'.repeat(17)}`,
     '$.a.*',
     '$.a b',
     '$.a/b',
@@ -41,6 +53,8 @@ describe('JSON paths', () => {
     expect(readJsonPath(answer, ['user_id'])).toBe('u1');
     expect(readJsonPath(answer, ['attributes', 'team'])).toBe('red');
     expect(readJsonPath(answer, ['attributes', 'ids', '1'])).toBe(4);
+    expect(readJsonPath(answer, ['attributes', 'ids', 1])).toBe(4);
+    expect(readJsonPath(answer, parseJsonPath('$.attributes.ids[0]')!)).toBe(3);
     expect(readJsonPath(answer, [])).toBe(answer);
   });
 
@@ -54,6 +68,8 @@ describe('JSON paths', () => {
     expect(readJsonPath(answer, ['attributes', 'ids', '9'])).toBeUndefined();
     expect(readJsonPath('text', ['length'])).toBeUndefined();
     expect(readJsonPath(null, ['a'])).toBeUndefined();
+    // An index reads arrays only: `[0]` is not the member "0" of an object.
+    expect(readJsonPath({ 0: 'zero' }, [0])).toBeUndefined();
   });
 });
 
@@ -104,10 +120,23 @@ describe('string templates', () => {
       }),
     );
   });
+});
 
-  it('measures depth', () => {
-    expect(jsonDepthExceeds('x', 0)).toBe(false);
-    expect(jsonDepthExceeds({ a: [1] }, 2)).toBe(false);
-    expect(jsonDepthExceeds({ a: [[1]] }, 2)).toBe(true);
+describe('depth', () => {
+  it('finds the first container past the limit, and the path to it', () => {
+    expect(jsonDepthExcess('x', 0)).toBeNull();
+    expect(jsonDepthExcess({}, 0)).toEqual([]);
+    expect(jsonDepthExcess({ a: [1] }, 2)).toBeNull();
+    expect(jsonDepthExcess({ a: [[1]] }, 2)).toEqual(['a', 0]);
+    expect(jsonDepthExcess({ ok: [{}], b: { c: [[]] } }, 3)).toEqual(['b', 'c', 0]);
+  });
+
+  it('walks any depth without recursion: 100,000 nested arrays', () => {
+    const depth = 100_000;
+    const deep = JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`);
+    // A recursive walk overflows the stack long before this depth.
+    expect(() => JSON.stringify(deep)).toThrow(RangeError);
+    expect(jsonDepthExcess(deep, MAX_JSON_DEPTH)).toEqual(Array(MAX_JSON_DEPTH).fill(0));
+    expect(jsonDepthExcess(deep, depth)).toBeNull();
   });
 });

@@ -348,6 +348,11 @@ const brokerFields: Array<[string, string, unknown]> = [
   ['a topic ACL that is not #', 'default_topic_acl', 'x'],
   ['a topic ACL that is a list', 'default_topic_acl', ['a/b']],
   ['a topic ACL without sub', 'default_topic_acl', { pub: [] }],
+  ['a max client id length under 26', 'max_client_id_length', 25],
+  ['a max client id length over 256', 'max_client_id_length', 257],
+  ['a fractional max client id length', 'max_client_id_length', 40.5],
+  ['a max client id length as a string', 'max_client_id_length', '64'],
+  ['a max client id length of null', 'max_client_id_length', null],
 ];
 for (const [what, field, value] of brokerFields) {
   bad(what, 'POST', `${ns}/brokers`, field, { json: { name: 'fresh', [field]: value } });
@@ -418,9 +423,11 @@ for (const [what, field, value] of credentialFields) {
   bad(what, 'POST', credentials, field, { json: { [field]: value } });
 }
 const clientIds: Array<[string, string]> = [
-  ['24 characters', 'c'.repeat(24)],
+  ['129 characters (the broker allows 128)', 'c'.repeat(129)],
+  ['257 characters', 'c'.repeat(257)],
   ['a space', 'a b'],
-  ['a dot', 'a.b'],
+  ["a '+'", 'a+b'],
+  ["a leading '$'", '$SYS'],
   ['a slash', 'a/b'],
   ['unicode', 'é'],
   ['empty', ''],
@@ -453,6 +460,13 @@ bad('33 filters once merged', 'POST', credentials, 'topicAcl', {
   json: { topicAcl: repeat(16, (i) => `t/${i}`), pub: repeat(17, (i) => `p/${i}`) },
 });
 bad('number as a raw 1e400', 'POST', credentials, 'number', raw('{"number":1e400}'));
+bad(
+  'a topicAcl nesting 10,000 arrays',
+  'POST',
+  credentials,
+  'topicAcl',
+  raw(`{"topicAcl":${'['.repeat(10_000)}${']'.repeat(10_000)}}`),
+);
 bad('expiration -1, broker with an expiration', 'POST', `${limited}/credentials`, 'expiration', {
   json: { expiration: -1 },
 });
@@ -764,7 +778,8 @@ describe('bad input on every route', () => {
 
 // ---- properties: random input never reaches a 5xx, and only valid input succeeds
 
-const CLIENT_ID = /^[0-9A-Za-z_-]{1,23}$/;
+/** The client id rule (docs/api.md), at the default max_client_id_length of 128. */
+const CLIENT_ID = /^[0-9A-Za-z._@:|-]{1,128}$/;
 const RESOURCE_NAME = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const LONE_SURROGATE = /\p{Cs}/u;
 const utf8 = new TextEncoder();
@@ -883,7 +898,7 @@ const validAcl = fc.oneof(
   fc.constant('#'),
   fc.record({ pub: fc.array(validFilter, { maxLength: 4 }), sub: fc.array(validFilter, { maxLength: 4 }) }),
 );
-const validClientId = fc.stringMatching(/^[0-9A-Za-z_-]{1,23}$/);
+const validClientId = fc.stringMatching(/^[0-9A-Za-z._@:|-]{1,40}$/);
 const validExpiration = fc.oneof(fc.constant(-1), fc.integer({ min: 1, max: MAX_EXPIRATION }));
 
 const validCredentialsBody = fc

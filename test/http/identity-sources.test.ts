@@ -68,6 +68,8 @@ describe('creating and reading', () => {
       timeout_ms: 5000,
       principal_path: '$.user_id',
       attributes_path: '$.attributes',
+      success_path: null,
+      success_values: ['success', 'allow'],
       body: {
         username: '${username}',
         password: '${password}',
@@ -138,6 +140,27 @@ describe('validation', () => {
     ['a header value with a line break', { ...webhook, headers: { 'x-a': 'a\r\nx-b: b' } }, 'headers.x-a'],
     ['headers differing only in case', { ...webhook, headers: { 'X-Key': 'a', 'x-key': 'b' } }, 'headers'],
     ['a bad principal path', { ...webhook, principal_path: '$..user' }, 'principal_path'],
+    ['a negative index in a path', { ...webhook, attributes_path: '$.data[-1]' }, 'attributes_path'],
+    ['a bad success path', { ...webhook, success_path: '$.ok[' }, 'success_path'],
+    ['an empty success path', { ...webhook, success_path: '' }, 'success_path'],
+    ['no success values', { ...webhook, success_values: [] }, 'success_values'],
+    ['a success value that is an object', { ...webhook, success_values: [{ ok: 1 }] }, 'success_values.0'],
+    [
+      '17 success values',
+      { ...webhook, success_values: Array.from({ length: 17 }, (_, i) => i) },
+      'success_values',
+    ],
+    ['a success rule on a JWT source', { ...jwks, success_path: '$.ok' }, 'success_path'],
+    [
+      'an unknown placeholder in a header',
+      { ...webhook, headers: { 'X-Client': '${clientid}', 'X-Who': 'u=${user}' } },
+      'headers.X-Who',
+    ],
+    [
+      'an unclosed placeholder in a header',
+      { ...webhook, headers: { 'X-Client': '${clientid' } },
+      'headers.X-Client',
+    ],
     [
       'a body nested too deep',
       { ...webhook, body: { a: { b: { c: { d: { e: { f: { g: { h: { i: 1 } } } } } } } } } },

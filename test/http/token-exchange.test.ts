@@ -253,13 +253,9 @@ describe('JWT sources', () => {
       expectRefused(response, 403, 'template_value_refused');
       expect(JSON.stringify(response.body)).not.toContain('red/#');
     }
-    // A subject that is no valid client id (a UUID is 36 characters) is refused by the default ${sub} template.
-    const uuid = await idp.sign({
-      aud: 'chat-backend',
-      sub: '3f1c2f0e-8c5a-4b1e-9d7a-2a6b9c1d4e5f',
-      team: 'x',
-    });
-    expectRefused(await jwtExchange(uuid), 403, 'template_value_refused');
+    // A subject that is no valid client id is refused by the default ${sub} template (see client-ids.test.ts).
+    const spaced = await idp.sign({ aud: 'chat-backend', sub: 'alice smith', team: 'x' });
+    expectRefused(await jwtExchange(spaced), 403, 'template_value_refused');
     expect(countIssued()).toBe(before);
   });
 
@@ -448,6 +444,143 @@ describe('webhook sources', () => {
       424,
       'identity_source_unavailable',
     );
+  });
+});
+
+describe('webhook success rules', () => {
+  /** Answers as FlowMQ's and EMQX's webhook authenticators do: `result` says yes or no, beside an identity. */
+  let flow: LocalWebhook;
+
+  beforeAll(async () => {
+    flow = await startWebhook(({ body }) => {
+      const { user } = body as Record<string, string>;
+      const identity = { data: [{ id: user, team: 'green' }] };
+      switch (user) {
+        case 'mallory':
+          return { status: 200, body: { result: 'deny', ...identity } };
+        case 'ignored':
+          return { status: 200, body: { result: 'ignore', ...identity } };
+        case 'odd':
+          return { status: 200, body: { result: true, ...identity } };
+        case 'emqx':
+          return { status: 200, body: { result: 'allow', ...identity } };
+        case 'plain':
+          return { status: 200, body: identity };
+        case 'approved':
+          return { status: 200, body: { status: 'approved', authenticated: true, ...identity } };
+        case 'pending':
+          return { status: 200, body: { status: 'pending', authenticated: false, ...identity } };
+        default:
+          return { status: 200, body: { result: 'success', ...identity } };
+      }
+    });
+    const common = {
+      kind: 'webhook',
+      url: `${flow.url}/auth`,
+      body: { user: '${username}', via: '${protocol}', client: '${clientid}' },
+      principal_path: '$.data[0].id',
+      attributes_path: '$.data[0]',
+      acl_template: aclTemplate,
+    };
+    await addSource({
+      ...common,
+      name: 'flow',
+      headers: { 'X-Client': 'mqtt:${clientid}', 'X-Api-Key': 'flow-secret-0123456789' },
+    });
+    await addSource({
+      ...common,
+      name: 'by-status',
+      success_path: '$.status',
+      success_values: ['approved', 'accepted'],
+    });
+    await addSource({ ...common, name: 'by-flag', success_path: '$.authenticated', success_values: [true] });
+  });
+  afterAll(() => flow?.close());
+
+  it('refuses an exchange the webhook denies with 200 {"result":"deny"}, and records nothing', async () => {
+    const before = countIssued();
+    for (const user of ['mallory', 'ignored', 'odd']) {
+      expectRefused(await exchange({ identity_source: 'flow', username: user }), 403, 'identity_denied');
+    }
+    expect(countIssued()).toBe(before);
+  });
+
+  it('issues when `result` is "success" (FlowMQ) or "allow" (EMQX), or when the answer has no `result`', async () => {
+    for (const user of ['fiona', 'emqx', 'plain']) {
+      const response = await exchange({ identity_source: 'flow', username: user });
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      const { payload } = await verifyIssued(response.body.result.token);
+      expect(payload.sub).toBe(user);
+      expect(payload.topicAcl).toEqual({
+        pub: [`users/${user}/out/#`],
+        sub: [`users/${user}/in/#`, 'teams/green/#'],
+      });
+    }
+  });
+
+  it('follows a configured success path and values, strings or booleans', async () => {
+    expect((await exchange({ identity_source: 'by-status', username: 'approved' })).status).toBe(200);
+    expectRefused(
+      await exchange({ identity_source: 'by-status', username: 'pending' }),
+      403,
+      'identity_denied',
+    );
+    // The configured path replaces the default: an answer without it is refused, `result` or not.
+    expectRefused(
+      await exchange({ identity_source: 'by-status', username: 'fiona' }),
+      403,
+      'identity_denied',
+    );
+    expect((await exchange({ identity_source: 'by-flag', username: 'approved' })).status).toBe(200);
+    expectRefused(
+      await exchange({ identity_source: 'by-flag', username: 'pending' }),
+      403,
+      'identity_denied',
+    );
+  });
+
+  it('fills ${clientid} in header values and ${protocol} in the body', async () => {
+    const response = await exchange({
+      identity_source: 'flow',
+      username: 'fiona',
+      clientid: 'fiona-phone',
+      protocol: 'mqtt',
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const call = flow.calls.at(-1)!;
+    expect(call.headers['x-client']).toBe('mqtt:fiona-phone');
+    expect(call.headers['x-api-key']).toBe('flow-secret-0123456789');
+    expect(call.body).toEqual({ user: 'fiona', via: 'mqtt', client: 'fiona-phone' });
+  });
+
+  it('refuses a value that cannot travel in a header (400 naming the field), without calling the webhook', async () => {
+    const calls = flow.calls.length;
+    const response = await exchange({ identity_source: 'flow', username: 'fiona', clientid: 'a\r\nx-b: c' });
+    expectRefused(response, 400, 'invalid_input');
+    expect(response.body.errors[0].field).toBe('clientid');
+    expect(flow.calls.length).toBe(calls);
+  });
+
+  it('shows the rule on the source; a null path is back to `$.result` when the answer has one', async () => {
+    const path = `${base}/identity-sources`;
+    expect((await server.call('GET', `${path}/flow`)).body.result).toMatchObject({
+      principal_path: '$.data[0].id',
+      success_path: null,
+      success_values: ['success', 'allow'],
+    });
+    expect((await server.call('GET', `${path}/by-flag`)).body.result).toMatchObject({
+      success_path: '$.authenticated',
+      success_values: [true],
+    });
+    const reset = await server.call('PATCH', `${path}/by-status`, {
+      json: { success_path: null, success_values: ['success'] },
+    });
+    expect(reset.status, JSON.stringify(reset.body)).toBe(200);
+    expect(reset.body.result).toMatchObject({ success_path: null, success_values: ['success'] });
+    // An answer without `result` passes again; `result` must be one of the values.
+    expect((await exchange({ identity_source: 'by-status', username: 'pending' })).status).toBe(200);
+    expect((await exchange({ identity_source: 'by-status', username: 'fiona' })).status).toBe(200);
+    expectRefused(await exchange({ identity_source: 'by-status', username: 'emqx' }), 403, 'identity_denied');
   });
 });
 

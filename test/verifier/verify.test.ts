@@ -364,6 +364,12 @@ describe('verifyConnect refuses', () => {
     ['no sub', { omit: ['sub'] }],
     ['an empty sub', { claims: { sub: '' } }],
     ['a sub longer than 256 characters', { claims: { sub: 'x'.repeat(257) } }],
+    ['a sub with a slash', { claims: { sub: 'a/b' } }],
+    ['a sub with a wildcard', { claims: { sub: 'a+b' } }],
+    ["a sub starting with '$'", { claims: { sub: '$SYS' } }],
+    ['a sub with a space', { claims: { sub: 'a b' } }],
+    ['a sub with U+0000', { claims: { sub: 'a\u0000' } }],
+    ['a non-ASCII sub', { claims: { sub: 'josé' } }],
     ['no jti', { omit: ['jti'] }],
     ['an empty jti', { claims: { jti: '' } }],
     ['no iat', { omit: ['iat'] }],
@@ -658,10 +664,16 @@ describe('every reason', () => {
   });
 });
 
-describe('generated client ids', () => {
-  it('accepts a 26-character ULID sub, as gatepass generates them', async () => {
+describe('client ids gatepass issues', () => {
+  it.each([
+    ['a 26-character ULID, as gatepass generates them', '01JDX4Q3N8T7K9ZC5V2M6B1R0A'],
+    ['a UUID', '3f2b8c1e-9d4a-4b7e-8f21-6c0a5e9d7b13'],
+    ['an e-mail address', 'jane.doe@example.com'],
+    ['an Auth0 subject', 'google-oauth2|104729305566321180219'],
+    ['a URN', 'urn:dev:7'],
+    ['256 characters, the longest any broker issues', 'x'.repeat(256)],
+  ])('accepts %s as sub', async (_, clientId) => {
     const { verifier } = harness();
-    const clientId = '01JDX4Q3N8T7K9ZC5V2M6B1R0A';
     const password = await token(ed, { claims: { sub: clientId } });
     const result = await verifier.verifyConnect({ clientId, password });
     expect(result.ok).toBe(true);

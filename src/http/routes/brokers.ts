@@ -18,9 +18,16 @@ const tags = ['Brokers'];
 
 type BrokerWire = z.infer<typeof BrokerUpdate>;
 
-function toSettings({ default_topic_acl, key_rotation_period, max_lifetime, ...rest }: BrokerWire) {
+function toSettings({
+  default_topic_acl,
+  key_rotation_period,
+  max_lifetime,
+  max_client_id_length,
+  ...rest
+}: BrokerWire) {
   return {
     ...rest,
+    ...(max_client_id_length === undefined ? {} : { maxClientIdLength: max_client_id_length }),
     ...(default_topic_acl === undefined ? {} : { defaultTopicAcl: default_topic_acl }),
     ...(key_rotation_period === undefined ? {} : { keyRotationPeriod: key_rotation_period }),
     ...(max_lifetime === undefined ? {} : { maxLifetime: max_lifetime }),

@@ -40,6 +40,8 @@ function toChanges(body: z.infer<typeof IdentitySourceUpdate>): IdentitySourceCh
     timeoutMs: body.timeout_ms,
     principalPath: body.principal_path,
     attributesPath: body.attributes_path,
+    successPath: body.success_path,
+    successValues: body.success_values,
     aclTemplate: body.acl_template && toAclTemplate(body.acl_template),
   };
 }
@@ -59,8 +61,8 @@ function toInput(body: z.infer<typeof IdentitySourceCreate>): IdentitySourceInpu
 const description =
   'A `jwt` source verifies subject tokens with the issuer’s keys (`jwks_url`, fetched and cached, refetched ' +
   'for an unknown key at most every 30 s) or a shared HMAC `secret`, pinning issuer, audience and algorithms. ' +
-  'A `webhook` source POSTs the filled body template and reads the principal and attributes from a 2xx JSON ' +
-  'answer. Secrets (the HMAC secret, header values) are sealed at rest and never returned.';
+  'A `webhook` source POSTs the filled body template (and header values) and, when its 2xx JSON answer meets ' +
+  'the success rule (`success_path`, `success_values`), reads the principal and attributes from it. Secrets (the HMAC secret, header values) are sealed at rest and never returned.';
 
 export function registerIdentitySourceRoutes(api: Api) {
   api.openapi(

@@ -22,9 +22,10 @@ const route = createRoute({
   description:
     'Needs an admin key with `write` or `exchange` permission for the namespace. With `subject_token`, the ' +
     'JWT is verified by the named `identity_source`, or else by the broker’s JWT sources whose issuer is the ' +
-    'token’s `iss`; with `identity_source` naming a webhook source, `username`, `password`, `clientid` and ' +
-    '`peerhost` go to the webhook. The credential’s client ID and ACL come from the source’s template; a value ' +
-    'that could widen the ACL is refused. It lives an hour, or less by the broker’s expiration and ' +
+    'token’s `iss`; with `identity_source` naming a webhook source, `username`, `password`, `clientid`, ' +
+    '`peerhost` and `protocol` go to the webhook, which vouches with a 2xx answer that meets the source’s ' +
+    'success rule. The credential’s client ID and ACL come from the source’s template; a value that could ' +
+    'widen the ACL is refused. It lives an hour, or less by the broker’s expiration and ' +
     'max_lifetime, or the request’s `expiration`.',
   security: adminSecurity,
   request: { params: BrokerParams, body: jsonBody(TokenExchangeRequest) },
@@ -36,7 +37,8 @@ const route = createRoute({
         '`invalid_signature`, `token_expired`, `invalid_audience`, `invalid_subject_token`',
     ),
     403: errorEnvelope(
-      'The admin key may not exchange (`forbidden`), the webhook denied the credentials (`identity_denied`), ' +
+      'The admin key may not exchange (`forbidden`), the webhook denied the credentials (`identity_denied`: ' +
+        'not 2xx, not meeting the success rule, or without a principal), ' +
         'or a claim or attribute cannot fill the ACL template safely (`template_value_refused`)',
     ),
     424: errorEnvelope(
@@ -60,6 +62,7 @@ export function registerTokenExchangeRoutes(api: Api) {
           password: body.password,
           clientid: body.clientid,
           peerhost: body.peerhost,
+          protocol: body.protocol,
         },
         expiration: body.expiration,
       });

@@ -1,0 +1,1 @@
+ALTER TABLE `brokers` ADD `max_client_id_length` integer DEFAULT 128 NOT NULL;
