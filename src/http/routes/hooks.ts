@@ -163,7 +163,8 @@ const rabbitDescriptions: Record<RabbitCheck, string> = {
   vhost: 'Allowed while the user has a live login (its token unexpired and unrevoked).',
   resource:
     'Read and write on the MQTT exchange (`amq.topic`); configure, read and write on the client’s own ' +
-    'queues (`mqtt-subscription-<client id>qos0|qos1`) and on server-named queues (`amq.gen-*`); nothing else.',
+    'queues (`mqtt-subscription-<client id>qos0|qos1`) and on the server-named queues (`amq.gen-*`) this ' +
+    'username declared (the first `configure` of one claims it); nothing else.',
   topic:
     'The routing key translated back to an MQTT topic (`.` separates levels; in bindings `*` is `+`), ' +
     'checked against the login’s token ACL: `write` as a publish, `read` as a subscription. Keys with `/` ' +
