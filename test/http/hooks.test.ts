@@ -88,7 +88,7 @@ describe('EMQX', () => {
     });
   });
 
-  it('denies a request without clientid, whatever the token (a body template without ${clientid})', async () => {
+  it('denies a request without clientid, whatever the token (a body template missing it)', async () => {
     for (const body of [{ password: tokens.d1 }, { clientid: '', username: 'd1', password: tokens.d1 }]) {
       expect(await emqx(body)).toMatchObject({ status: 200, body: { result: 'deny' } });
       expect(server.logs.findLast((entry) => entry.path === `${hooks}/emqx`)?.refusal).toBe(
