@@ -30,7 +30,7 @@ export interface BrokerVerifierOptions {
   keyReloadFloorMs?: number;
   /**
    * How often the revocation feed is read for changes made elsewhere (another process or isolate sharing
-   * the database). Changes made through this process's store are seen by the very next call.
+   * the database). Changes made through this process's services are seen by the very next call.
    */
   feedPollMs?: number;
   /** Brokers kept in memory at once. */
@@ -80,9 +80,9 @@ interface ReloadableKeys extends KeySource {
  * - Keys: a local key source over the broker's published keys, re-read every `recheckMs`, and at once
  *   (at most once per `keyReloadFloorMs`) when a token names an unknown kid, so a rotation takes effect on
  *   the first token signed with the new key.
- * - Revocations: an in-memory set kept current from the store's revocation feed, read from the last
- *   cursor before every verification. A revocation through the API, or from another process sharing the
- *   database, therefore applies to the very next webhook call. On SQLite that read is one indexed query.
+ * - Revocations: an in-memory set kept from the store's revocation feed, read from the last cursor at
+ *   once after a change through this process and at least every `feedPollMs` for changes made elsewhere.
+ *   On SQLite that read is one indexed query.
  * - Settings: the broker is re-read every `recheckMs`; a changed issuer, audience, algorithm, expiration or
  *   max_lifetime (or a broker deleted and created again) gets a new verifier. The broker's current
  *   expiration and max_lifetime are verifier options (`requireExpiry`, `maxTokenLifetime`,
