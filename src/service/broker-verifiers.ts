@@ -7,7 +7,7 @@ import { createRabbitMqAuth, type RabbitMqAuth } from '../verifier/adapters/rabb
 import { createLocalKeySource, type KeyLookup, type KeySource } from '../verifier/keys.js';
 import type { RevocationSource } from '../verifier/revocation.js';
 import { createVerifier, type Verifier } from '../verifier/verify.js';
-import type { ServiceDeps } from './deps.js';
+import type { BrokerChangeListener, ServiceDeps } from './deps.js';
 
 /** One broker's verifier, its revocation set, and the RabbitMQ logins it remembers. */
 export interface BrokerVerification {
@@ -20,13 +20,17 @@ export interface BrokerVerification {
 }
 
 export interface BrokerVerifierOptions {
-  /** How long a broker's settings (issuer, audience, existence) and key set are trusted before re-reading. */
+  /**
+   * How long a broker's settings (issuer, audience, lifetimes, existence) and key set are trusted before
+   * re-reading, for changes made by another process sharing the database. Changes made through this
+   * process's services apply to the very next call.
+   */
   recheckMs?: number;
   /** At most one key re-read per this many milliseconds when a token names a kid we do not know. */
   keyReloadFloorMs?: number;
   /**
    * How often the revocation feed is read for changes made elsewhere (another process or isolate sharing
-   * the database). Changes made through this process's store are seen by the very next call.
+   * the database). Changes made through this process's services are seen by the very next call.
    */
   feedPollMs?: number;
   /** Brokers kept in memory at once. */
@@ -58,7 +62,9 @@ interface BrokerState {
   /** When the feed was last read; and whether this process has changed the broker's revocations since. */
   syncedAt: number;
   dirty: boolean;
+  /** When the broker and its keys were last read; and whether this process has changed them since. */
   checkedAt: number;
+  stale: boolean;
   readonly verification: BrokerVerification;
 }
 
@@ -74,11 +80,16 @@ interface ReloadableKeys extends KeySource {
  * - Keys: a local key source over the broker's published keys, re-read every `recheckMs`, and at once
  *   (at most once per `keyReloadFloorMs`) when a token names an unknown kid, so a rotation takes effect on
  *   the first token signed with the new key.
- * - Revocations: an in-memory set kept current from the store's revocation feed, read from the last
- *   cursor before every verification. A revocation through the API, or from another process sharing the
- *   database, therefore applies to the very next webhook call. On SQLite that read is one indexed query.
- * - Settings: issuer, audience and the broker's existence are re-read every `recheckMs`; a changed
- *   issuer or audience (or a broker deleted and created again) gets a new verifier.
+ * - Revocations: an in-memory set kept from the store's revocation feed, read from the last cursor at
+ *   once after a change through this process and at least every `feedPollMs` for changes made elsewhere.
+ *   On SQLite that read is one indexed query.
+ * - Settings: the broker is re-read every `recheckMs`; a changed issuer, audience, algorithm, expiration or
+ *   max_lifetime (or a broker deleted and created again) gets a new verifier. The broker's current
+ *   expiration and max_lifetime are verifier options (`requireExpiry`, `maxTokenLifetime`,
+ *   `maxTotalLifetime`), so tokens issued under an earlier, longer rule stop passing when it changes.
+ *
+ * Changes made through this process's services arrive through the {@link BrokerChangeListener} these
+ * verifiers implement (createServices wires it), and apply to the very next call.
  */
 export function createBrokerVerifiers(
   { store, clock }: Pick<ServiceDeps, 'store' | 'clock'>,
@@ -86,7 +97,10 @@ export function createBrokerVerifiers(
 ) {
   const settings = { ...DEFAULTS, ...options };
   const brokers = new Map<string, BrokerState>();
-  const loading = new Map<string, Promise<BrokerState | undefined>>();
+  /** Loads under way, with the count of broker changes they started after (see `load`). */
+  const loading = new Map<string, { changes: number; pending: Promise<BrokerState | undefined> }>();
+  /** Broker and namespace changes told so far: a load that overlaps one cannot be trusted. */
+  let changes = 0;
 
   async function findBroker(namespaceName: string, brokerName: string): Promise<BrokerRecord | undefined> {
     const namespace = await store.findNamespace(namespaceName);
@@ -105,6 +119,10 @@ export function createBrokerVerifiers(
       revocations,
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
       now: clock,
+      // The broker issues no token without exp once it has either limit (freshCredentialLifetime).
+      requireExpiry: broker.expiration !== null || broker.maxLifetime !== null,
+      ...(broker.expiration === null ? {} : { maxTokenLifetime: broker.expiration }),
+      ...(broker.maxLifetime === null ? {} : { maxTotalLifetime: broker.maxLifetime }),
     });
     const rabbitmq = createRabbitMqAuth({
       verifier,
@@ -120,6 +138,7 @@ export function createBrokerVerifiers(
       syncedAt: Number.NEGATIVE_INFINITY,
       dirty: true,
       checkedAt: clock(),
+      stale: false,
       verification: { brokerId: broker.id, verifier, revocations, rabbitmq, now: clock },
     };
   }
@@ -150,29 +169,67 @@ export function createBrokerVerifiers(
   }
 
   function sameVerification(a: BrokerRecord, b: BrokerRecord): boolean {
-    return a.id === b.id && a.issuer === b.issuer && a.audience === b.audience && a.algorithm === b.algorithm;
+    return (
+      a.id === b.id &&
+      a.issuer === b.issuer &&
+      a.audience === b.audience &&
+      a.algorithm === b.algorithm &&
+      a.expiration === b.expiration &&
+      a.maxLifetime === b.maxLifetime
+    );
   }
 
+  /**
+   * Reads the broker and its keys. A change told while the read is under way may have landed before or
+   * after it: the state is then marked stale, so the caller reads again.
+   */
   async function load(cacheKey: string, namespaceName: string, brokerName: string, previous?: BrokerState) {
+    const startedAfter = changes;
     const broker = await findBroker(namespaceName, brokerName);
     if (broker === undefined) {
       brokers.delete(cacheKey);
       return undefined;
     }
-    if (previous !== undefined && sameVerification(previous.broker, broker)) {
-      await previous.keys.reload();
-      forgetExpired(previous);
-      previous.checkedAt = clock();
-      return previous;
+    let state = previous;
+    if (state !== undefined && sameVerification(state.broker, broker)) {
+      await state.keys.reload();
+      forgetExpired(state);
+    } else {
+      state = build(broker);
+      await state.keys.reload();
+      if (!brokers.delete(cacheKey) && brokers.size >= settings.maxBrokers) {
+        brokers.delete(brokers.keys().next().value!);
+      }
+      brokers.set(cacheKey, state);
     }
-    const state = build(broker);
-    await state.keys.reload();
-    if (!brokers.delete(cacheKey) && brokers.size >= settings.maxBrokers) {
-      brokers.delete(brokers.keys().next().value!);
-    }
-    brokers.set(cacheKey, state);
+    state.checkedAt = clock();
+    state.stale = changes !== startedAfter;
     return state;
   }
+
+  /** One load per broker at a time, joined only by callers that came before any later change. */
+  function loadOnce(cacheKey: string, namespaceName: string, brokerName: string, previous?: BrokerState) {
+    const running = loading.get(cacheKey);
+    if (running !== undefined && running.changes === changes) return running.pending;
+    const pending = load(cacheKey, namespaceName, brokerName, previous).finally(() => {
+      if (loading.get(cacheKey)?.pending === pending) loading.delete(cacheKey);
+    });
+    loading.set(cacheKey, { changes, pending });
+    return pending;
+  }
+
+  function markStale(matches: (broker: BrokerRecord) => boolean): void {
+    changes++;
+    for (const state of brokers.values()) if (matches(state.broker)) state.stale = true;
+  }
+
+  const listener: BrokerChangeListener = {
+    brokerChanged: (brokerId) => markStale((broker) => broker.id === brokerId),
+    namespaceDeleted: (namespaceId) => markStale((broker) => broker.namespaceId === namespaceId),
+    revocationsChanged(brokerId) {
+      for (const state of brokers.values()) if (state.broker.id === brokerId) state.dirty = true;
+    },
+  };
 
   return {
     /**
@@ -182,57 +239,17 @@ export function createBrokerVerifiers(
     async get(namespaceName: string, brokerName: string): Promise<BrokerVerification | undefined> {
       const cacheKey = `${namespaceName}/${brokerName}`;
       let state = brokers.get(cacheKey);
-      if (state === undefined || clock() - state.checkedAt >= settings.recheckMs) {
-        let pending = loading.get(cacheKey);
-        if (pending === undefined) {
-          pending = load(cacheKey, namespaceName, brokerName, state).finally(() => loading.delete(cacheKey));
-          loading.set(cacheKey, pending);
-        }
-        state = await pending;
+      while (state === undefined || state.stale || clock() - state.checkedAt >= settings.recheckMs) {
+        state = await loadOnce(cacheKey, namespaceName, brokerName, state);
         if (state === undefined) return undefined;
       }
       if (state.dirty || clock() - state.syncedAt >= settings.feedPollMs) await catchUp(state);
       return state.verification;
     },
 
-    /**
-     * The store, telling these verifiers of every revocation written through it, so that a revoke or
-     * un-revoke through the API applies to the very next webhook call without a feed read per call. Give
-     * it to every service that writes revocations (createServices does).
-     */
-    watch(watched: Store): Store {
-      const changed = (brokerId: string) => {
-        for (const state of brokers.values()) if (state.broker.id === brokerId) state.dirty = true;
-      };
-      return new Proxy(watched, {
-        get(target, property, receiver) {
-          const value: unknown = Reflect.get(target, property, receiver);
-          if (typeof value !== 'function' || !REVOCATION_WRITES.has(property)) return value;
-          return async (...args: unknown[]) => {
-            try {
-              return await value.apply(target, args);
-            } finally {
-              changed(revokedBroker(property, args));
-            }
-          };
-        },
-      });
-    },
+    /** Give it to the services that change brokers, keys and revocations (createServices does). */
+    listener,
   };
-}
-
-/** The Store methods that change a broker's revocation list. */
-const REVOCATION_WRITES = new Set<string | symbol>([
-  'insertRevocations',
-  'deleteRevocations',
-  'insertRefreshedCredential',
-]);
-
-/** The broker a revocation write is for: the first argument, or the refreshed record's broker. */
-function revokedBroker(method: string | symbol, args: unknown[]): string {
-  const [first] = args;
-  if (method === 'insertRefreshedCredential') return (first as { brokerId: string }).brokerId;
-  return first as string;
 }
 
 export type BrokerVerifiers = ReturnType<typeof createBrokerVerifiers>;

@@ -38,7 +38,7 @@ export function defaultAudience(namespace: string, broker: string): string {
 }
 
 export function createBrokerService(deps: ServiceDeps) {
-  const { store, clock, newId, keyEncryptionKey, defaultIssuer } = deps;
+  const { store, clock, newId, keyEncryptionKey, defaultIssuer, brokerChanges } = deps;
   const view = (namespace: NamespaceRecord) => (broker: BrokerRecord) => ({
     ...broker,
     namespace: namespace.name,
@@ -109,12 +109,14 @@ export function createBrokerService(deps: ServiceDeps) {
       const { namespace, broker } = await access(actor, namespaceName, brokerName, 'write');
       const updated = await store.updateBroker(broker.id, { ...changes, modifiedAt: clock() });
       if (!updated) throw notFound('broker');
+      brokerChanges?.brokerChanged(broker.id);
       return view(namespace)(updated);
     },
 
     async delete(actor: Actor, namespaceName: string, brokerName: string): Promise<void> {
       const { broker } = await access(actor, namespaceName, brokerName, 'write');
       await store.deleteBroker(broker.id);
+      brokerChanges?.brokerChanged(broker.id);
     },
 
     /** Public: brokers and verifiers fetch this without an admin key. */

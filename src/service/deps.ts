@@ -4,6 +4,19 @@ import type { IdGenerator } from '../core/ids.js';
 import type { KeyEncryptionKey } from '../crypto/key-encryption.js';
 import type { Store } from '../store/port.js';
 
+/**
+ * Told by the services of every change that verifiers holding a broker in memory must apply at once (the
+ * broker webhooks'). Called after the change is written; never throws.
+ */
+export interface BrokerChangeListener {
+  /** The broker's settings or signing keys changed, or it was deleted. */
+  brokerChanged(brokerId: string): void;
+  /** The namespace was deleted, and every broker in it. */
+  namespaceDeleted(namespaceId: string): void;
+  /** The broker's revocation list changed. */
+  revocationsChanged(brokerId: string): void;
+}
+
 export interface ServiceDeps {
   store: Store;
   keyEncryptionKey: KeyEncryptionKey;
@@ -19,4 +32,6 @@ export interface ServiceDeps {
   fetch?: typeof fetch;
   /** Most jtis one broker's revocation list may hold; a revoke that would pass it is refused (409). */
   maxRevocationsPerBroker?: number;
+  /** Told of broker, key and revocation changes; createServices points it at the webhooks' verifiers. */
+  brokerChanges?: BrokerChangeListener;
 }

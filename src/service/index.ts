@@ -15,8 +15,8 @@ import { createTokenExchangeService } from './token-exchange.js';
 
 export function createServices(serviceDeps: ServiceDeps) {
   const brokerVerifiers = createBrokerVerifiers(serviceDeps);
-  // Every revocation written through these services reaches the webhooks' verifiers at once.
-  const deps: ServiceDeps = { ...serviceDeps, store: brokerVerifiers.watch(serviceDeps.store) };
+  // Every broker, key and revocation change made through these services reaches the webhooks at once.
+  const deps: ServiceDeps = { ...serviceDeps, brokerChanges: brokerVerifiers.listener };
   const brokers = createBrokerService(deps);
   const keyring = createKeyring(deps);
   return {

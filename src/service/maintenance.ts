@@ -28,7 +28,14 @@ export interface MaintenanceCounts {
 }
 
 export function createMaintenanceService(deps: ServiceDeps) {
-  const { store, keyEncryptionKey, clock, log, keyOverlapSeconds = DEFAULT_KEY_OVERLAP_SECONDS } = deps;
+  const {
+    store,
+    keyEncryptionKey,
+    clock,
+    log,
+    brokerChanges,
+    keyOverlapSeconds = DEFAULT_KEY_OVERLAP_SECONDS,
+  } = deps;
 
   async function rotate(
     { broker, currentKey, namespaceName }: RotationCandidate,
@@ -65,7 +72,10 @@ export function createMaintenanceService(deps: ServiceDeps) {
       const due = await store.listBrokersDueForRotation(now, afterId, ROTATION_PAGE);
       for (const candidate of due) {
         try {
-          if (await rotate(candidate, now, actor)) rotated++;
+          if (await rotate(candidate, now, actor)) {
+            rotated++;
+            brokerChanges?.brokerChanged(candidate.broker.id);
+          }
         } catch (error) {
           // One broker's failure must not hold back the others; the next run tries it again.
           log?.({
@@ -95,7 +105,9 @@ export function createMaintenanceService(deps: ServiceDeps) {
   }): Promise<MaintenanceCounts> {
     const started = performance.now();
     const keysRotated = await rotateDueKeys(now, actor);
-    const keysRemoved = await store.deleteRemovableSigningKeys(now);
+    const removedFrom = await store.deleteRemovableSigningKeys(now);
+    for (const brokerId of new Set(removedFrom)) brokerChanges?.brokerChanged(brokerId);
+    const keysRemoved = removedFrom.length;
     const expiredBefore = toEpochSeconds(now) - EXPIRY_GRACE_SECONDS;
     const eventsPruned = await store.deleteExpiredRevocationEvents(expiredBefore);
     const revocationsPruned = await store.deleteExpiredRevocations(expiredBefore);

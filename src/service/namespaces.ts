@@ -10,7 +10,7 @@ export interface NamespaceInput {
   description?: string;
 }
 
-export function createNamespaceService({ store, clock, newId }: ServiceDeps) {
+export function createNamespaceService({ store, clock, newId, brokerChanges }: ServiceDeps) {
   return {
     async create(actor: Actor, input: NamespaceInput): Promise<NamespaceRecord> {
       requireGlobal(actor, 'write');
@@ -48,6 +48,7 @@ export function createNamespaceService({ store, clock, newId }: ServiceDeps) {
       const namespace = await accessNamespace(store, actor, name, 'write');
       requireGlobal(actor, 'write');
       await store.deleteNamespace(namespace.id);
+      brokerChanges?.namespaceDeleted(namespace.id);
     },
   };
 }

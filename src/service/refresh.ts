@@ -157,7 +157,10 @@ async function verifyPresented(
  * The presented token is the credential for a refresh: no admin key. What the new token may do comes only
  * from the verified old one (client ID and ACL copied), and how long it lives only from the broker's rules.
  */
-export function createRefreshService({ store, clock }: ServiceDeps, signAndRecord: SignAndRecord) {
+export function createRefreshService(
+  { store, clock, brokerChanges }: ServiceDeps,
+  signAndRecord: SignAndRecord,
+) {
   return {
     async refresh(
       namespaceName: string,
@@ -231,6 +234,7 @@ export function createRefreshService({ store, clock }: ServiceDeps, signAndRecor
       });
       // A concurrent refresh with revoke_old revoked the presented token first: this one loses.
       if (!recorded || !signed) return refuse('revoked');
+      if (request.revokeOld) brokerChanges?.revocationsChanged(broker.id);
       return {
         ok: true,
         clientId: signed.claims.sub,

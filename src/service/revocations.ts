@@ -21,7 +21,7 @@ export interface RevocationFeedPage {
 }
 
 export function createRevocationService(
-  { store, clock, maxRevocationsPerBroker = DEFAULT_MAX_REVOCATIONS_PER_BROKER }: ServiceDeps,
+  { store, clock, brokerChanges, maxRevocationsPerBroker = DEFAULT_MAX_REVOCATIONS_PER_BROKER }: ServiceDeps,
   brokers: BrokerService,
 ) {
   /**
@@ -63,6 +63,7 @@ export function createRevocationService(
         ),
         brokerEvent('revocations.revoke', actor.keyId, revokedAt, { namespace, broker }, { jtis: unique }),
       );
+      brokerChanges?.revocationsChanged(broker.id);
       return unique;
     },
 
@@ -81,6 +82,7 @@ export function createRevocationService(
         at,
         brokerEvent('revocations.unrevoke', actor.keyId, at, { namespace, broker }, { jtis: unique }),
       );
+      brokerChanges?.revocationsChanged(broker.id);
       return unique;
     },
 

@@ -289,8 +289,8 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       const deleted = await db
         .delete(signingKeys)
         .where(and(isNotNull(signingKeys.retiredAt), lt(signingKeys.removeAfter, now)))
-        .returning({ kid: signingKeys.kid });
-      return deleted.length;
+        .returning({ brokerId: signingKeys.brokerId });
+      return deleted.map((key) => key.brokerId);
     },
 
     async insertIssuedCredentials(records: IssuedCredentialRecord[], audit) {

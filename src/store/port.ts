@@ -218,8 +218,8 @@ export interface Store {
     next: SigningKeyRecord,
     audit?: AuditEventRecord,
   ): Promise<boolean>;
-  /** Deletes retired keys whose `removeAfter` (epoch ms) is before `now`; returns how many. */
-  deleteRemovableSigningKeys(now: number): Promise<number>;
+  /** Deletes retired keys whose `removeAfter` (epoch ms) is before `now`; returns each one's broker id. */
+  deleteRemovableSigningKeys(now: number): Promise<string[]>;
 
   /** All or nothing, whatever the batch size; with `audit`, the event is written in the same transaction. */
   insertIssuedCredentials(records: IssuedCredentialRecord[], audit?: AuditEventRecord): Promise<void>;

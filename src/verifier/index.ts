@@ -40,10 +40,21 @@ export type {
   SessionDenial,
 } from './adapters/aedes.js';
 export { createAedesAuth } from './adapters/aedes.js';
-export type { EmqxAclRule, EmqxAuthentication, EmqxAuthRequest, EmqxAuthResponse } from './adapters/emqx.js';
+export type {
+  EmqxAclRule,
+  EmqxAuthentication,
+  EmqxAuthRequest,
+  EmqxAuthResponse,
+  EmqxDenial,
+} from './adapters/emqx.js';
 export { authenticateEmqx, emqxAclRules } from './adapters/emqx.js';
-export type { GoAuthAclCheck, GoAuthAnswer, GoAuthDenial } from './adapters/mosquitto-go-auth.js';
-export { goAuthAcl, goAuthSuperuser, goAuthToken, goAuthUser } from './adapters/mosquitto-go-auth.js';
+export type {
+  GoAuthAclCheck,
+  GoAuthAnswer,
+  GoAuthDenial,
+  GoAuthUserCheck,
+} from './adapters/mosquitto-go-auth.js';
+export { goAuthAcl, goAuthSuperuser, goAuthUser } from './adapters/mosquitto-go-auth.js';
 export type {
   RabbitMqAnswer,
   RabbitMqAuth,

@@ -21,6 +21,9 @@ import type { AclDenial } from '../core/acl.js';
  * - `invalid_claims`: `sub`, `jti`, `iat` or `topicAcl` missing or invalid (a `sub` is a client id gatepass
  *   can issue: 1 to 256 of ASCII letters, digits and `- _ . @ : |`), or `exp`/`nbf` not numbers.
  * - `expired`: `exp` has passed (beyond the clock tolerance).
+ * - `missing_expiry`: no `exp`, and the verifier is set to `requireExpiry`.
+ * - `lifetime_exceeded`: older than the verifier's `maxTokenLifetime` (from `iat`) or `maxTotalLifetime`
+ *   (from `orig_iat`), beyond the clock tolerance, whatever its `exp`.
  * - `not_yet_valid`: `nbf` or `iat` lies in the future (beyond the clock tolerance).
  * - `revoked`: the `jti` is in the revocation source.
  * - `revocations_unavailable`: the revocation source cannot vouch for its list (a feed not synced yet, or
@@ -54,6 +57,8 @@ export const CONNECT_FAILURE_REASONS = [
   'wrong_audience',
   'invalid_claims',
   'expired',
+  'missing_expiry',
+  'lifetime_exceeded',
   'not_yet_valid',
   'revoked',
   'revocations_unavailable',
@@ -109,7 +114,7 @@ const SERVER_UNAVAILABLE: ConnackCodes = { v311: 0x03, v5: 0x88 };
  * to do), so the wire never says which check failed:
  *
  * - bad user name or password (3.1.1 `0x04`, 5 `0x86`) for every problem with the token itself, including
- *   `expired` (the client should fetch a new credential) and `too_large` (MQTT 5's `0x95` Packet too large
+ *   `expired`, `missing_expiry` and `lifetime_exceeded` (the client should fetch a new credential) and `too_large` (MQTT 5's `0x95` Packet too large
  *   would blame the packet, which the broker accepted; it is the credential we refuse), and for
  *   `username_mismatch`, the user name being half of the credential pair;
  * - identifier rejected (`0x02`, 5 `0x85` Client Identifier not valid) for `client_id_mismatch`, the
@@ -155,6 +160,8 @@ function connackCodes(reason: ConnectFailureReason): ConnackCodes {
     case 'wrong_audience':
     case 'invalid_claims':
     case 'expired':
+    case 'missing_expiry':
+    case 'lifetime_exceeded':
     case 'not_yet_valid':
     case 'username_mismatch':
       return BAD_CREDENTIALS;

@@ -72,7 +72,10 @@ export interface ConnectSuccess {
   /** Set when the CONNECT had an empty client id; MQTT 5 brokers return it as Assigned Client Identifier. */
   readonly assignedClientId?: string;
   readonly jti: string;
-  /** The token's `exp` in epoch seconds, or null for a credential without expiry. */
+  /**
+   * When the session must end, in epoch seconds: the token's `exp`, or earlier when `maxTokenLifetime` or
+   * `maxTotalLifetime` cut the token's life short; null when nothing limits it.
+   */
   readonly expiresAt: number | null;
   /** Pass the session to {@link authorize} for each PUBLISH and SUBSCRIBE. */
   readonly acl: CompiledAcl;
@@ -112,6 +115,10 @@ export type ConnectResult = ConnectSuccess | ConnectFailure;
  *   algorithms: ['EdDSA'],
  *   revocations: createStaticRevocations(),
  *   clockTolerance: 5,
+ *   // The broker's tokens live an hour, and refreshing extends a chain to a day at most.
+ *   requireExpiry: true,
+ *   maxTokenLifetime: 3600,
+ *   maxTotalLifetime: 86_400,
  * };
  */
 export interface VerifierOptions {
@@ -133,6 +140,22 @@ export interface VerifierOptions {
   revocations: RevocationSource;
   /** Seconds of clock skew allowed on `exp`, `nbf` and `iat`. Default 5. */
   clockTolerance?: number;
+  /**
+   * Refuse tokens without `exp` (`missing_expiry`). Set it once the issuer gives every token an `exp`, so
+   * that tokens issued before that, which never expire, stop working. Default false.
+   */
+  requireExpiry?: boolean;
+  /**
+   * Seconds a token may live counted from its `iat`, whatever its `exp` says: it is refused
+   * (`lifetime_exceeded`) from `iat + maxTokenLifetime` on. A token issued for longer, or without `exp`,
+   * before the issuer's expiration was shortened or set ends then. Default: no limit.
+   */
+  maxTokenLifetime?: number;
+  /**
+   * Seconds a chain of refreshed tokens may live counted from its first issue (`orig_iat`, or `iat` for a
+   * token never refreshed): refused (`lifetime_exceeded`) from then on. Default: no limit.
+   */
+  maxTotalLifetime?: number;
   /** The current time in epoch milliseconds (the `Clock` of `gatepass/core`). Default `Date.now`. */
   now?: () => number;
   /** The reconnect-storm cache of verified tokens; `false` disables it. Default `{ maxEntries: 10_000 }`. */
@@ -180,6 +203,13 @@ interface VerifiedToken {
   readonly claims: Readonly<VerifiedClaims>;
   readonly acl: CompiledAcl;
   readonly kid: string;
+  /** When the token stops being accepted (epoch seconds, before the clock tolerance), and why; or null. */
+  readonly end: TokenEnd | null;
+}
+
+interface TokenEnd {
+  readonly at: number;
+  readonly reason: 'expired' | 'lifetime_exceeded';
 }
 
 /** A verification and the bytes its signature covers, which the cache keeps to recognise the token. */
@@ -202,12 +232,14 @@ const utf8Encoder = new TextEncoder();
  * Builds a verifier for one broker. Every check is pinned: the algorithms, `typ: 'JWT'`, issuer, audience,
  * required claims (`sub`, `jti`, `iat`, `topicAcl`, validated with gatepass's own schemas), `exp`, `nbf`
  * and `iat` within `clockTolerance`, no `crit` header, and the token's `sub` bound to the CONNECT client
- * id. Keys are chosen by `kid` among the configured keys only. Throws a TypeError on bad options.
+ * id; with `requireExpiry`, `maxTokenLifetime` or `maxTotalLifetime`, the issuer's current rules for how
+ * long a token lives as well. Keys are chosen by `kid` among the configured keys only. Throws a TypeError
+ * on bad options.
  *
- * A successful verification is cached (bounded, dying at the token's `exp`, never holding the token's
+ * A successful verification is cached (bounded, dying with the token, never holding the token's
  * signature), so a client reconnecting with the same token costs a hash of the signature and a lookup, a
- * few microseconds; revocation, expiry and not-before, the key still being trusted and the client binding are checked on
- * every call all the same.
+ * few microseconds; revocation, expiry and lifetime limits, not-before, the key still being trusted and the
+ * client binding are checked on every call all the same.
  *
  * @example
  * import { authorize, connackCode, createStaticRevocations, createVerifier } from 'gatepass/verifier';
@@ -238,6 +270,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const tolerance = options.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   if (!Number.isFinite(tolerance) || tolerance < 0)
     throw new TypeError('clockTolerance must be seconds >= 0');
+  const requireExpiry = options.requireExpiry ?? false;
+  if (typeof requireExpiry !== 'boolean') throw new TypeError('requireExpiry must be a boolean');
+  const maxTokenLifetime = lifetimeOption(options.maxTokenLifetime, 'maxTokenLifetime');
+  const maxTotalLifetime = lifetimeOption(options.maxTotalLifetime, 'maxTotalLifetime');
   const now = options.now ?? Date.now;
   const keys = keySource(options, algorithms, now);
   const cache = tokenCache(options.cache);
@@ -245,8 +281,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   /** The checks that depend on the moment or on the CONNECT, made on every call, cache hit or not. */
   function admit(token: VerifiedToken, input: ConnectInput, nowMs: number): ConnectResult {
-    const { claims } = token;
-    if (claims.exp !== undefined && nowMs / 1000 >= claims.exp + tolerance) return fail('expired');
+    const { claims, end } = token;
+    if (end !== null && nowMs / 1000 >= end.at + tolerance) return fail(end.reason);
     // Judged at this moment too, cache hits included: a clock stepped back puts a cached iat or nbf ahead.
     const notBefore = Math.max(claims.iat, claims.nbf ?? claims.iat);
     if (notBefore > nowMs / 1000 + tolerance) return fail('not_yet_valid');
@@ -268,7 +304,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       ok: true,
       clientId,
       jti: claims.jti,
-      expiresAt: claims.exp ?? null,
+      expiresAt: end?.at ?? null,
       acl: token.acl,
       claims,
     };
@@ -320,13 +356,28 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const parsed = claimsSchema.safeParse(payload);
     if (!parsed.success) return fail('invalid_claims');
     const claims = parsed.data;
+    if (requireExpiry && claims.exp === undefined) return fail('missing_expiry');
+    const end = tokenEnd(claims);
     const nowSeconds = nowMs / 1000;
-    if (claims.exp !== undefined && nowSeconds >= claims.exp + tolerance) return fail('expired');
+    if (end !== null && nowSeconds >= end.at + tolerance) return fail(end.reason);
     if (claims.nbf !== undefined && claims.nbf > nowSeconds + tolerance) return fail('not_yet_valid');
     // A token issued in the future comes from a wrong clock or a forged issuer; either way, not yet.
     if (claims.iat > nowSeconds + tolerance) return fail('not_yet_valid');
     freezeAcl(claims.topicAcl);
-    return { claims: Object.freeze(claims), acl: compileValidAcl(claims.topicAcl), kid: key.kid };
+    return { claims: Object.freeze(claims), acl: compileValidAcl(claims.topicAcl), kid: key.kid, end };
+  }
+
+  /** The earliest of `exp` and the lifetime limits; on a tie `expired`, the token's own word. */
+  function tokenEnd(claims: VerifiedClaims): TokenEnd | null {
+    let end: TokenEnd | null = claims.exp === undefined ? null : { at: claims.exp, reason: 'expired' };
+    for (const limit of [
+      maxTokenLifetime === undefined ? undefined : claims.iat + maxTokenLifetime,
+      maxTotalLifetime === undefined ? undefined : (claims.orig_iat ?? claims.iat) + maxTotalLifetime,
+    ]) {
+      if (limit !== undefined && (end === null || limit < end.at))
+        end = { at: limit, reason: 'lifetime_exceeded' };
+    }
+    return end;
   }
 
   return {
@@ -355,8 +406,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if ('ok' in verification) return verification;
       const verified = verification.token;
       if (cacheKey !== undefined) {
-        const { exp } = verified.claims;
-        const deadline = exp === undefined ? Number.POSITIVE_INFINITY : (exp + tolerance) * 1000;
+        const { end } = verified;
+        const deadline = end === null ? Number.POSITIVE_INFINITY : (end.at + tolerance) * 1000;
         cache?.set(cacheKey, verification.signedPart, verified, deadline);
       }
       return admit(verified, input, nowMs);
@@ -441,6 +492,13 @@ function keySource(
     return keys;
   }
   return createLocalKeySource(keys as JsonWebKeySet, { algorithms });
+}
+
+function lifetimeOption(value: number | undefined, name: string): number | undefined {
+  if (value !== undefined && (!Number.isFinite(value) || value <= 0)) {
+    throw new TypeError(`${name} must be seconds > 0 when set`);
+  }
+  return value;
 }
 
 function tokenCache(option: VerifierOptions['cache']): TokenCache<VerifiedToken> | undefined {

@@ -238,5 +238,50 @@ describe.skipIf(rabbitMqServer === undefined)(
         }),
       ).rejects.toThrow(/ACCESS_REFUSED|403/);
     });
+
+    it('lets only the login that declared a server-named queue use it, over AMQP 0-9-1', async () => {
+      const owners = await issue({ pub: [], sub: ['commands/owner'] }, 'owner');
+      const others = await issue({ pub: [], sub: ['commands/#'] }, 'other');
+      const open = (username: string, password: string) =>
+        amqp.connect({ protocol: 'amqp', hostname: '127.0.0.1', port: rabbit.amqpPort, username, password });
+      const owner = await open('owner', owners.owner!);
+      const other = await open('other', others.other!);
+      /** The AMQP reply code of a channel error the operation causes, or 'ok'. */
+      const outcome = async (
+        connection: amqp.ChannelModel,
+        operation: (channel: amqp.Channel) => Promise<unknown>,
+      ) => {
+        const channel = await connection.createChannel();
+        const failed = new Promise<number>((resolve) =>
+          channel.once('error', (error: { code: number }) => resolve(error.code)),
+        );
+        return Promise.race([operation(channel).then(() => 'ok' as const), failed]).finally(() =>
+          channel.close().catch(() => {}),
+        );
+      };
+      try {
+        const channel = await owner.createChannel();
+        // Not exclusive, so RabbitMQ itself would let any connection use it: only the hook can say no.
+        const { queue } = await channel.assertQueue('', { exclusive: false, autoDelete: false });
+        expect(queue).toMatch(/^amq\.gen-/);
+        await channel.bindQueue(queue, 'amq.topic', 'commands.owner');
+
+        expect(await outcome(other, (c) => c.consume(queue, () => {}))).toBe(403);
+        expect(await outcome(other, (c) => c.bindQueue(queue, 'amq.topic', 'commands.other'))).toBe(403);
+        expect(await outcome(other, (c) => c.purgeQueue(queue))).toBe(403);
+        expect(await outcome(other, (c) => c.deleteQueue(queue))).toBe(403);
+        expect(
+          server.logs
+            .filter((line) => String(line.path).endsWith('/rabbitmq/resource'))
+            .map((l) => l.refusal),
+        ).toContain('queue_not_owned');
+
+        expect(await outcome(owner, (c) => c.consume(queue, () => {}))).toBe('ok');
+        expect(await outcome(owner, (c) => c.deleteQueue(queue))).toBe('ok');
+      } finally {
+        await owner.close().catch(() => {});
+        await other.close().catch(() => {});
+      }
+    });
   },
 );

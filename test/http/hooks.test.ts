@@ -49,8 +49,12 @@ describe('EMQX', () => {
       expire_at: expOf(tokens.d1!),
       acl: [
         { permission: 'allow', action: 'publish', topic: 'plant/+/temp' },
+        // EMQX would match a subscription to commands/# with commands/+ (docs/brokers/emqx.md).
+        { permission: 'deny', action: 'subscribe', topic: 'eq commands/#' },
         { permission: 'allow', action: 'subscribe', topic: 'commands/+' },
         { permission: 'deny', action: 'all', topic: '#' },
+        { permission: 'deny', action: 'all', topic: '$SYS/#' },
+        { permission: 'deny', action: 'all', topic: '$delayed/#' },
       ],
       client_attrs: { gatepass_sub: 'd1', gatepass_jti: jtiOf(tokens.d1!) },
     });
@@ -63,6 +67,34 @@ describe('EMQX', () => {
       { token: null, json: { clientid: 'd1', password: tokens.d1 } },
     );
     expect(response.body.result).toBe('allow');
+  });
+
+  it('accepts the form body and the GET query EMQX sends when configured so', async () => {
+    const fields = { clientid: 'd1', username: 'd1', password: tokens.d1!, peerhost: '10.1.2.3' };
+    const viaForm = await server.call('POST', `${hooks}/emqx`, {
+      token: null,
+      body: form(fields),
+      headers: FORM,
+    });
+    expect(viaForm).toMatchObject({
+      status: 200,
+      body: { result: 'allow', client_attrs: { gatepass_sub: 'd1' } },
+    });
+    const viaQuery = await server.call('GET', `${hooks}/emqx?${form(fields)}`, { token: null });
+    expect(viaQuery).toMatchObject({ status: 200, body: { result: 'allow' } });
+    const wrongClient = form({ ...fields, clientid: 'd2' });
+    expect((await server.call('GET', `${hooks}/emqx?${wrongClient}`, { token: null })).body).toEqual({
+      result: 'deny',
+    });
+  });
+
+  it('denies a request without clientid, whatever the token (a body template missing it)', async () => {
+    for (const body of [{ password: tokens.d1 }, { clientid: '', username: 'd1', password: tokens.d1 }]) {
+      expect(await emqx(body)).toMatchObject({ status: 200, body: { result: 'deny' } });
+      expect(server.logs.findLast((entry) => entry.path === `${hooks}/emqx`)?.refusal).toBe(
+        'missing_client_id',
+      );
+    }
   });
 
   it('denies with status 200: wrong client id, tampered token, no password, malformed body', async () => {
@@ -84,9 +116,15 @@ describe('EMQX', () => {
     }
   });
 
-  it('answers 404 for an unknown broker, and deny for a body that is not JSON', async () => {
-    const unknown = await server.call('POST', `${ns}/brokers/nope/hooks/emqx`, { token: null, json: {} });
-    expect(unknown.status).toBe(404);
+  it('denies with status 200 for an unknown namespace or broker, and for a body that is not JSON', async () => {
+    for (const path of [`${ns}/brokers/nope/hooks/emqx`, '/v1/namespaces/nope/brokers/sensors/hooks/emqx']) {
+      const unknown = await server.call('POST', path, {
+        token: null,
+        json: { clientid: 'd1', password: tokens.d1 },
+      });
+      expect(unknown).toMatchObject({ status: 200, body: { result: 'deny' } });
+      expect(server.logs.findLast((entry) => entry.path === path)?.refusal).toBe('unknown_broker');
+    }
     const contentTypes: Record<string, string>[] = [
       { 'content-type': 'application/json' },
       { 'content-type': 'text/plain' },
@@ -189,37 +227,56 @@ describe('RabbitMQ', () => {
   });
 });
 
-describe('mosquitto-go-auth', () => {
-  const goAuth = (check: string, token: string | null, options: { json?: unknown; body?: string } = {}) =>
+describe('mosquitto-go-auth (its HTTP backend)', () => {
+  const goAuth = (
+    check: string,
+    fields: Record<string, string | number>,
+    encoding: 'json' | 'form' = 'json',
+  ) =>
     server.call('POST', `${hooks}/mosquitto/${check}`, {
       token: null,
-      headers: token === null ? {} : { authorization: `Bearer ${token}` },
-      ...options,
-      ...(options.body === undefined
-        ? {}
-        : { headers: { ...FORM, ...(token ? { authorization: `Bearer ${token}` } : {}) } }),
+      ...(encoding === 'json'
+        ? { json: fields }
+        : {
+            body: form(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, String(v)]))),
+            headers: FORM,
+          }),
     });
 
-  it('answers the user check from the Authorization header, whatever the body', async () => {
-    expect(await goAuth('user', tokens.d1!, { json: null })).toMatchObject({
-      status: 200,
-      body: { ok: true, error: '' },
+  it('answers the user check for the token in username, bound to clientid, in JSON or form', async () => {
+    const fields = { username: tokens.d1!, password: 'x', clientid: 'd1' };
+    expect(await goAuth('user', fields)).toMatchObject({ status: 200, body: { ok: true, error: '' } });
+    expect((await goAuth('user', fields, 'form')).status).toBe(200);
+    expect(await goAuth('user', { ...fields, username: 'nope' })).toMatchObject({
+      status: 401,
+      body: { ok: false, error: 'denied' },
     });
-    expect((await goAuth('user', tokens.d1!, { body: 'username=d1' })).status).toBe(200);
-    const bare = await server.call('POST', `${hooks}/mosquitto/user`, {
-      token: null,
-      headers: { authorization: tokens.d1! },
+  });
+
+  it('refuses a valid token at CONNECT under another device’s client id, or without one', async () => {
+    expect((await goAuth('user', { username: tokens.d1!, password: 'x', clientid: 'd2' })).status).toBe(401);
+    expect(server.logs.findLast((entry) => String(entry.path).endsWith('/mosquitto/user'))?.refusal).toBe(
+      'client_id_mismatch',
+    );
+    expect((await goAuth('user', { username: tokens.d1!, password: 'x' })).status).toBe(400);
+    // The JWT backend's request: the token in Authorization, no client id.
+    const jwtBackend = await server.call('POST', `${hooks}/mosquitto/user`, {
+      token: tokens.d1!,
+      json: {},
     });
-    expect(bare.status).toBe(200);
-    expect(await goAuth('user', null)).toMatchObject({ status: 401, body: { ok: false, error: 'denied' } });
+    expect(jwtBackend.status).toBe(400);
   });
 
   it('never grants a superuser', async () => {
-    expect(await goAuth('superuser', tokens.d1!)).toMatchObject({ status: 403, body: { ok: false } });
+    expect(await goAuth('superuser', { username: tokens.d1! })).toMatchObject({
+      status: 403,
+      body: { ok: false },
+    });
   });
 
   it('answers ACL checks by status, in JSON or form', async () => {
-    const acl = (body: Record<string, unknown>) => goAuth('acl', tokens.d1!, { json: body });
+    const acl = (fields: Record<string, string | number>) =>
+      goAuth('acl', { username: tokens.d1!, ...fields });
     expect((await acl({ topic: 'plant/a/temp', clientid: 'd1', acc: 2 })).status).toBe(200);
     expect((await acl({ topic: 'plant/a/humidity', clientid: 'd1', acc: 2 })).status).toBe(403);
     expect((await acl({ topic: 'commands/+', clientid: 'd1', acc: 4 })).status).toBe(200);
@@ -227,11 +284,22 @@ describe('mosquitto-go-auth', () => {
     expect((await acl({ topic: 'plant/a/temp', clientid: 'd2', acc: 2 })).status).toBe(401);
     expect((await acl({ topic: 'plant/a/temp', clientid: 'd1', acc: 9 })).status).toBe(400);
     expect((await acl({ topic: 'plant/a/temp', acc: 2 })).status).toBe(400);
-    const viaForm = await goAuth('acl', tokens.d1!, {
-      body: form({ topic: 'plant/a/temp', clientid: 'd1', acc: '2' }),
-    });
+    const viaForm = await goAuth(
+      'acl',
+      { username: tokens.d1!, topic: 'plant/a/temp', clientid: 'd1', acc: 2 },
+      'form',
+    );
     expect(viaForm.status).toBe(200);
-    expect((await goAuth('acl', tokens.d1!)).status).toBe(400);
+    expect((await server.call('POST', `${hooks}/mosquitto/acl`, { token: null })).status).toBe(400);
+  });
+
+  it('reads $share/ only in a subscribe check, never as the topic of a delivered message', async () => {
+    const acl = (topic: string, acc: number) =>
+      goAuth('acl', { username: tokens.d1!, topic, clientid: 'd1', acc });
+    expect((await acl('$share/group/commands/x', 4)).status).toBe(200);
+    expect((await acl('$share/group/commands/x', 1)).status).toBe(403);
+    expect((await acl('$share/group/commands/x', 3)).status).toBe(403);
+    expect((await acl('commands/x', 1)).status).toBe(200);
   });
 });
 

@@ -1,5 +1,5 @@
-// The webhooks' per-broker verifiers over a real SQLite database: revocations at once, rotations on the
-// first token of a new key, broker changes within the recheck interval.
+// The webhooks' per-broker verifiers over a real SQLite database: changes through the services at once
+// (revocations, broker settings and lifetimes, keys), changes by other processes within their intervals.
 import '@hono/zod-openapi';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { createUlidGenerator } from '../../src/core/ids.js';
 import { createKeyEncryptionKey, generateKeyEncryptionKey } from '../../src/crypto/key-encryption.js';
 import { openDatabase } from '../../src/runtime/node.js';
 import type { Actor } from '../../src/service/access.js';
-import type { BrokerVerifiers } from '../../src/service/broker-verifiers.js';
+import { type BrokerVerifiers, createBrokerVerifiers } from '../../src/service/broker-verifiers.js';
 import { createServices, type Services } from '../../src/service/index.js';
 import type { Store } from '../../src/store/port.js';
 
@@ -129,15 +129,101 @@ describe('createBrokerVerifiers', () => {
     expect(await verify(old.token)).toMatchObject({ ok: true });
   });
 
-  it('re-reads the broker within the recheck interval: a new audience, a deleted broker', async () => {
+  it('applies broker changes made through the services to the very next verification', async () => {
     const { token } = await issue();
     expect((await verify(token)).ok).toBe(true);
     await services.brokers.update(admin, 'home', 'sensors', { audience: 'elsewhere' });
+    expect(await verify(token)).toEqual({ ok: false, reason: 'wrong_audience' });
+    await services.brokers.update(admin, 'home', 'sensors', { audience: 'sensors.home' });
+    expect((await verify(token)).ok).toBe(true);
+    await services.brokers.delete(admin, 'home', 'sensors');
+    expect(await verifiers.get('home', 'sensors')).toBeUndefined();
+  });
+
+  it('forgets every broker of a deleted namespace at once', async () => {
+    expect(await verifiers.get('home', 'sensors')).toBeDefined();
+    await services.namespaces.delete(admin, 'home');
+    expect(await verifiers.get('home', 'sensors')).toBeUndefined();
+  });
+
+  it('applies a new expiration and max_lifetime to tokens issued before', async () => {
+    await services.brokers.update(admin, 'home', 'sensors', { expiration: null });
+    const { token } = await issue();
+    expect(await verify(token)).toMatchObject({ ok: true, expiresAt: null });
+    await services.brokers.update(admin, 'home', 'sensors', { maxLifetime: 3600 });
+    expect(await verify(token)).toEqual({ ok: false, reason: 'missing_expiry' });
+
+    await services.brokers.update(admin, 'home', 'sensors', { expiration: 86_400, maxLifetime: null });
+    const day = await issue();
+    expect(await verify(day.token)).toMatchObject({ ok: true, expiresAt: T0 / 1000 + 86_400 });
+    await services.brokers.update(admin, 'home', 'sensors', { expiration: 3600 });
+    expect(await verify(day.token)).toMatchObject({ ok: true, expiresAt: T0 / 1000 + 3600 });
+    now = T0 + 3606_000;
+    expect(await verify(day.token)).toEqual({ ok: false, reason: 'lifetime_exceeded' });
+  });
+
+  it('drops a retired key the scheduled job removes at once', async () => {
+    await services.brokers.update(admin, 'home', 'sensors', { expiration: null });
+    const old = await issue();
+    expect((await verify(old.token)).ok).toBe(true);
+    // The job runs with its own time (days ahead) while this process's clock stands still: only the
+    // notification can make the verifier read the keys again.
+    expect((await services.maintenance.runScheduledJob({ now: T0 + 3601_000 })).keysRotated).toBe(1);
+    expect((await verify(old.token)).ok).toBe(true);
+    const removed = await services.maintenance.runScheduledJob({ now: T0 + 9 * 86_400_000 });
+    expect(removed.keysRemoved).toBe(1);
+    expect(await verify(old.token)).toEqual({ ok: false, reason: 'unknown_key' });
+  });
+
+  it('sees broker changes made by another process sharing the database within recheckMs', async () => {
+    const { token } = await issue();
+    expect((await verify(token)).ok).toBe(true);
+    const broker = (await services.brokers.get(admin, 'home', 'sensors')) as { id: string };
+    // Written past these services: only the periodic re-read can see it.
+    await store.updateBroker(broker.id, { audience: 'elsewhere', modifiedAt: now });
+    expect((await verify(token)).ok).toBe(true);
     now += 5_000;
     expect(await verify(token)).toEqual({ ok: false, reason: 'wrong_audience' });
-    await services.brokers.delete(admin, 'home', 'sensors');
+    await store.deleteBroker(broker.id);
     expect(await verifiers.get('home', 'sensors')).toBeDefined();
     now += 5_000;
     expect(await verifiers.get('home', 'sensors')).toBeUndefined();
+  });
+
+  it('reads again when told of a change while a read is under way', async () => {
+    const { token } = await issue();
+    let reading: () => void = () => {};
+    const readStarted = new Promise<void>((resolve) => {
+      reading = resolve;
+    });
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // A store whose first broker read returns what it found only once the test says so.
+    let held = false;
+    const gated: Store = {
+      ...store,
+      async findBroker(namespaceId, name) {
+        const found = await store.findBroker(namespaceId, name);
+        if (!held) {
+          held = true;
+          reading();
+          await released;
+        }
+        return found;
+      },
+    };
+    const own = createBrokerVerifiers({ store: gated, clock: () => now });
+    const verification = own.get('home', 'sensors');
+    await readStarted;
+    const broker = await services.brokers.update(admin, 'home', 'sensors', { audience: 'elsewhere' });
+    own.listener.brokerChanged(broker.id);
+    release();
+    const verifier = (await verification)?.verifier;
+    expect(await verifier?.verifyConnect({ clientId: 'd1', password: token })).toEqual({
+      ok: false,
+      reason: 'wrong_audience',
+    });
   });
 });

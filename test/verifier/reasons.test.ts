@@ -21,6 +21,8 @@ describe('connackCode', () => {
     wrong_audience: [0x04, 0x86],
     invalid_claims: [0x04, 0x86],
     expired: [0x04, 0x86],
+    missing_expiry: [0x04, 0x86],
+    lifetime_exceeded: [0x04, 0x86],
     not_yet_valid: [0x04, 0x86],
     revoked: [0x05, 0x87],
     revocations_unavailable: [0x03, 0x88],

@@ -568,6 +568,73 @@ describe('the reconnect-storm cache', () => {
   });
 });
 
+describe('lifetime limits (requireExpiry, maxTokenLifetime, maxTotalLifetime)', () => {
+  const connect = (verifier: Harness['verifier'], password: string) =>
+    verifier.verifyConnect({ clientId: 'sensor-17', password });
+
+  it('refuses a token without exp when expiry is required, and accepts one with exp', async () => {
+    const { verifier } = harness({ requireExpiry: true });
+    expectRefused(await connect(verifier, await token(ed, { omit: ['exp'] })), 'missing_expiry');
+    expect(await connect(verifier, await token(ed))).toMatchObject({ ok: true });
+  });
+
+  it('ends a token without exp at iat + maxTokenLifetime, cache hits included', async () => {
+    const { verifier, clock, getKeyCalls } = harness({ maxTokenLifetime: 600, clockTolerance: 5 });
+    const password = await token(ed, { omit: ['exp'] });
+    expect(await connect(verifier, password)).toMatchObject({ ok: true, expiresAt: T0_SECONDS + 600 });
+    clock.now = T0 + 604_999;
+    expect(await connect(verifier, password)).toMatchObject({ ok: true });
+    // Decided from the cache: the token was verified once.
+    expect(getKeyCalls()).toBe(1);
+    clock.now = T0 + 605_000;
+    expectRefused(await connect(verifier, password), 'lifetime_exceeded');
+  });
+
+  it('ends a token issued for longer than maxTokenLifetime early, and leaves a shorter one alone', async () => {
+    const { verifier, clock } = harness({ maxTokenLifetime: 600, cache: false });
+    const long = await token(ed, { claims: { exp: T0_SECONDS + 86_400 } });
+    const short = await token(ed, { claims: { exp: T0_SECONDS + 300 } });
+    expect(await connect(verifier, long)).toMatchObject({ ok: true, expiresAt: T0_SECONDS + 600 });
+    expect(await connect(verifier, short)).toMatchObject({ ok: true, expiresAt: T0_SECONDS + 300 });
+    clock.now = T0 + 400_000;
+    expectRefused(await connect(verifier, short), 'expired');
+    expect(await connect(verifier, long)).toMatchObject({ ok: true });
+    clock.now = T0 + 700_000;
+    expectRefused(await connect(verifier, long), 'lifetime_exceeded');
+  });
+
+  it('counts maxTotalLifetime from orig_iat, or from iat for a token never refreshed', async () => {
+    const { verifier, clock } = harness({ maxTotalLifetime: 86_400 });
+    // Refreshed an hour ago from a chain that started 23.5 hours ago: half an hour left.
+    const refreshed = await token(ed, {
+      claims: { iat: T0_SECONDS - 3600, orig_iat: T0_SECONDS - 84_600, exp: T0_SECONDS + 7200 },
+    });
+    const fresh = await token(ed, { omit: ['exp'] });
+    expect(await connect(verifier, refreshed)).toMatchObject({ ok: true, expiresAt: T0_SECONDS + 1800 });
+    expect(await connect(verifier, fresh)).toMatchObject({ ok: true, expiresAt: T0_SECONDS + 86_400 });
+    clock.now = T0 + 1806_000;
+    expectRefused(await connect(verifier, refreshed), 'lifetime_exceeded');
+    expect(await connect(verifier, fresh)).toMatchObject({ ok: true });
+  });
+
+  it('refuses a token already past its lifetime without caching it', async () => {
+    const { verifier, getKeyCalls } = harness({ maxTokenLifetime: 60 });
+    const password = await token(ed, { claims: { iat: T0_SECONDS - 3600 } });
+    expectRefused(await connect(verifier, password), 'lifetime_exceeded');
+    expectRefused(await connect(verifier, password), 'lifetime_exceeded');
+    expect(getKeyCalls()).toBe(2);
+  });
+
+  it.each([
+    ['requireExpiry that is not a boolean', { requireExpiry: 'yes' }],
+    ['a zero maxTokenLifetime', { maxTokenLifetime: 0 }],
+    ['a negative maxTotalLifetime', { maxTotalLifetime: -1 }],
+    ['an infinite maxTokenLifetime', { maxTokenLifetime: Number.POSITIVE_INFINITY }],
+  ])('throws on %s', (_name, override) => {
+    expect(() => harness(override as Partial<VerifierOptions>)).toThrow(TypeError);
+  });
+});
+
 describe('createVerifier options', () => {
   const base = (): VerifierOptions => ({
     keys: jwks(ed),
@@ -644,6 +711,13 @@ describe('every reason', () => {
     wrong_audience: connectWith({ claims: { aud: 'x' } }),
     invalid_claims: connectWith({ omit: ['topicAcl'] }),
     expired: connectWith({ claims: { exp: T0_SECONDS - 60 } }),
+    missing_expiry: (h) =>
+      connectWith({ omit: ['exp'] })({ ...h, verifier: harness({ requireExpiry: true }).verifier }),
+    lifetime_exceeded: (h) =>
+      connectWith({ claims: { iat: T0_SECONDS - 120 } })({
+        ...h,
+        verifier: harness({ maxTokenLifetime: 60 }).verifier,
+      }),
     not_yet_valid: connectWith({ claims: { nbf: T0_SECONDS + 60 } }),
     revoked: (h) => {
       const jti = newJti();

@@ -9,7 +9,6 @@ import {
   type GoAuthAnswer,
   goAuthAcl,
   goAuthSuperuser,
-  goAuthToken,
   goAuthUser,
 } from '../../verifier/adapters/mosquitto-go-auth.js';
 import type { RabbitMqAnswer, RabbitMqAuth, RabbitMqParams } from '../../verifier/adapters/rabbitmq.js';
@@ -44,11 +43,9 @@ async function verificationFor(c: Context<AppEnv>, namespace: string, broker: st
 
 const EmqxAuthRequest = z
   .object({
-    clientid: z
-      .string()
-      .max(MAX_FIELD)
-      .nullish()
-      .openapi({ description: '`${clientid}`: the token’s `sub`' }),
+    clientid: z.string().max(MAX_FIELD).nullish().openapi({
+      description: '`${clientid}`: the token’s `sub`. Required: without it the answer is `deny`',
+    }),
     username: z
       .string()
       .max(MAX_FIELD)
@@ -83,26 +80,54 @@ const EmqxAuthResponse = z
   })
   .openapi('EmqxAuthResponse');
 
-const emqxRoute = createRoute({
-  method: 'post',
+const emqxShared = {
   path: `${base}/emqx`,
   tags,
-  summary: 'EMQX 5 HTTP authentication (no admin key: the password is the credential)',
   description:
-    'The body EMQX’s HTTP authenticator sends (configure its body template as below). Verifies the ' +
-    'password as a gatepass credential of this broker, bound to `clientid`, exactly as the verifier ' +
-    'library does, and answers `allow` with the token’s ACL as EMQX 5 authorization rules, `expire_at` ' +
-    'from its `exp` and `client_attrs`, or `deny` (always status 200; a malformed body is a `deny` too).',
-  request: {
-    params: BrokerParams,
-    body: { required: true, content: { 'application/json': { schema: EmqxAuthRequest } } },
-  },
+    'What EMQX’s HTTP authenticator sends (configure its body template as in docs/brokers/emqx.md). ' +
+    'Verifies the password as a gatepass credential of this broker, bound to `clientid`, exactly as the ' +
+    'verifier library does, and answers `allow` with the token’s ACL as EMQX 5 authorization rules, ' +
+    '`expire_at` and `client_attrs`, or `deny`: always status 200, for a malformed request or an unknown ' +
+    'namespace or broker too (EMQX reads any other status as “ignore”, and would ask its next ' +
+    'authenticator).',
   responses: {
     200: { description: 'The decision', content: { 'application/json': { schema: EmqxAuthResponse } } },
-    404: notFoundResponse,
-    429: rateLimitedResponse,
+    429: {
+      ...rateLimitedResponse,
+      description: `${rateLimitedResponse.description}. EMQX treats it as “ignore”: the next authenticator in its chain decides`,
+    },
   },
-});
+};
+
+const emqxRoutes = {
+  post: createRoute({
+    ...emqxShared,
+    method: 'post',
+    summary: 'EMQX 5 HTTP authentication (no admin key: the password is the credential)',
+    request: {
+      params: BrokerParams,
+      body: {
+        required: true,
+        content: {
+          'application/json': { schema: EmqxAuthRequest },
+          'application/x-www-form-urlencoded': { schema: EmqxAuthRequest },
+        },
+      },
+    },
+  }),
+  get: createRoute({
+    ...emqxShared,
+    method: 'get',
+    summary: 'EMQX 5 HTTP authentication, `method = get` (the body template’s fields in the query)',
+    request: { params: BrokerParams, query: EmqxAuthRequest },
+  }),
+};
+
+/** EMQX reads any status but 200 and 204 as “ignore”: every refusal is a 200 `deny`. */
+function emqxDeny(c: Context<AppEnv>, reason: string) {
+  c.set('refusal', reason);
+  return c.json({ result: 'deny' as const }, 200);
+}
 
 // --- RabbitMQ (rabbitmq_auth_backend_http) --------------------------------------------------------------
 
@@ -138,7 +163,8 @@ const rabbitDescriptions: Record<RabbitCheck, string> = {
   vhost: 'Allowed while the user has a live login (its token unexpired and unrevoked).',
   resource:
     'Read and write on the MQTT exchange (`amq.topic`); configure, read and write on the client’s own ' +
-    'queues (`mqtt-subscription-<client id>qos0|qos1`) and on server-named queues (`amq.gen-*`); nothing else.',
+    'queues (`mqtt-subscription-<client id>qos0|qos1`) and on the server-named queues (`amq.gen-*`) this ' +
+    'username declared (the first `configure` of one claims it); nothing else.',
   topic:
     'The routing key translated back to an MQTT topic (`.` separates levels; in bindings `*` is `+`), ' +
     'checked against the login’s token ACL: `write` as a publish, `read` as a subscription. Keys with `/` ' +
@@ -196,20 +222,27 @@ function rabbitReply(c: Context<AppEnv>, answer: RabbitMqAnswer) {
   return c.text(answer.decision, 200);
 }
 
-// --- mosquitto-go-auth (JWT backend, remote mode) ------------------------------------------------------
+// --- mosquitto-go-auth (HTTP backend) -----------------------------------------------------------------
 
-const GoAuthHeaders = z.object({
-  authorization: z
-    .string()
-    .max(MAX_FIELD)
-    .optional()
-    .openapi({ description: '`Bearer <token>` (go-auth sends the MQTT username, which is the token)' }),
-});
+const goAuthToken = z
+  .string()
+  .max(MAX_FIELD)
+  .openapi({ description: 'The MQTT user name, which is the token' });
+const goAuthClientId = z.string().max(MAX_FIELD).openapi({ description: 'Must be the token’s `sub`' });
+
+const GoAuthUserRequest = z
+  .object({
+    username: goAuthToken.optional(),
+    password: z.string().max(MAX_FIELD).optional().openapi({ description: 'Not read: clients send any' }),
+    clientid: goAuthClientId.optional(),
+  })
+  .openapi('GoAuthUserRequest');
 
 const GoAuthAclRequest = z
   .object({
+    username: goAuthToken.optional(),
     topic: z.string().max(65_535).openapi({ description: 'Topic name, or filter for `acc` 4' }),
-    clientid: z.string().max(MAX_FIELD).openapi({ description: 'Must be the token’s `sub`' }),
+    clientid: goAuthClientId,
     acc: z
       .union([z.number().int(), z.string().regex(/^\d{1,2}$/)])
       .openapi({ description: '1 read, 2 write, 3 read and write, 4 subscribe' }),
@@ -217,7 +250,7 @@ const GoAuthAclRequest = z
   .openapi('GoAuthAclRequest');
 
 const GoAuthResponse = z.object({ ok: z.boolean(), error: z.string() }).openapi('GoAuthResponse', {
-  description: 'What `jwt_response_mode json` reads; the status says the same',
+  description: 'What `http_response_mode json` reads; the status says the same',
 });
 
 const goAuthJson = (description: string) => ({
@@ -227,7 +260,7 @@ const goAuthJson = (description: string) => ({
 
 const goAuthResponses = {
   200: goAuthJson('Allowed'),
-  400: goAuthJson('Malformed request (`acl`: no `topic`, `clientid` or known `acc`)'),
+  400: goAuthJson('Malformed request (no `clientid`; `acl`: no `topic` or known `acc`)'),
   401: goAuthJson('The token is refused'),
   403: goAuthJson('Not allowed: the ACL does not allow it, or any superuser check'),
   404: notFoundResponse,
@@ -235,23 +268,32 @@ const goAuthResponses = {
   503: goAuthJson('Keys or revocations unavailable: retry'),
 };
 
+/** JSON (`http_params_mode json`) or form (`form`). */
+const goAuthBody = (schema: z.ZodType) => ({
+  required: true,
+  content: {
+    'application/json': { schema },
+    'application/x-www-form-urlencoded': { schema },
+  },
+});
+
 const goAuthRoutes = {
   user: createRoute({
     method: 'post',
     path: `${base}/mosquitto/user`,
     tags,
-    summary: 'mosquitto-go-auth (JWT, remote mode): user check',
+    summary: 'mosquitto-go-auth (HTTP backend): user check',
     description:
-      'The token comes in `Authorization: Bearer` (the MQTT username); the body is ignored. go-auth sends ' +
-      'no client id here: each `acl` check binds the token’s `sub` to the client id.',
-    request: { params: BrokerParams, headers: GoAuthHeaders },
+      'Verifies `username` (the token) as a CONNECT bound to `clientid`, so a token cannot connect under ' +
+      'another client id. go-auth’s JWT backend sends no client id here and is not supported.',
+    request: { params: BrokerParams, body: goAuthBody(GoAuthUserRequest) },
     responses: goAuthResponses,
   }),
   superuser: createRoute({
     method: 'post',
     path: `${base}/mosquitto/superuser`,
     tags,
-    summary: 'mosquitto-go-auth (JWT, remote mode): superuser check, always denied',
+    summary: 'mosquitto-go-auth (HTTP backend): superuser check, always denied',
     description: 'A gatepass credential grants its topic ACL and nothing more: always 403.',
     request: { params: BrokerParams },
     responses: { 403: goAuthJson('Never a superuser'), 404: notFoundResponse, 429: rateLimitedResponse },
@@ -260,22 +302,13 @@ const goAuthRoutes = {
     method: 'post',
     path: `${base}/mosquitto/acl`,
     tags,
-    summary: 'mosquitto-go-auth (JWT, remote mode): ACL check',
+    summary: 'mosquitto-go-auth (HTTP backend): ACL check',
     description:
-      'The token must verify for this broker, bound to `clientid`, and allow `acc` on `topic` (1: a message ' +
-      'delivered on a topic matching a `sub` filter; 2: a publish matching a `pub` filter; 3: both; 4: a ' +
-      'subscription covered by one `sub` filter). JSON (`jwt_params_mode json`) or form (`form`).',
-    request: {
-      params: BrokerParams,
-      headers: GoAuthHeaders,
-      body: {
-        required: true,
-        content: {
-          'application/json': { schema: GoAuthAclRequest },
-          'application/x-www-form-urlencoded': { schema: GoAuthAclRequest },
-        },
-      },
-    },
+      '`username` (the token) must verify for this broker, bound to `clientid`, and allow `acc` on `topic` ' +
+      '(1: a message delivered on a topic matching a `sub` filter, never a `$share/` name; 2: a publish ' +
+      'matching a `pub` filter; 3: both; 4: a subscription covered by one `sub` filter, `$share/{name}/` ' +
+      'decided on the filter after it).',
+    request: { params: BrokerParams, body: goAuthBody(GoAuthAclRequest) },
     responses: goAuthResponses,
   }),
 };
@@ -329,20 +362,20 @@ export function registerHookRoutes(api: Api, { perMinute, clock }: HookOptions) 
   const limit = hookRateLimit(perMinute, clock);
   if (limit) api.use('/namespaces/:namespace/brokers/:broker/hooks/*', limit);
 
-  serveRoute(api, emqxRoute, async (c) => {
+  const emqx = async (c: Context<AppEnv>, fields: unknown) => {
     const params = brokerParams(c);
-    const body = EmqxAuthRequest.safeParse(await readJson(c));
-    if (params === undefined || !body.success) {
-      c.set('refusal', 'bad_request');
-      return c.json({ result: 'deny' }, 200);
-    }
-    const verification = await verificationFor(c, params.namespace, params.broker);
+    const body = EmqxAuthRequest.safeParse(fields);
+    if (params === undefined || !body.success) return emqxDeny(c, 'bad_request');
+    const verification = await c.var.services.brokerVerifiers.get(params.namespace, params.broker);
+    if (verification === undefined) return emqxDeny(c, 'unknown_broker');
     const { response, result } = await authenticateEmqx(verification.verifier, body.data, {
       now: verification.now,
     });
     if (!result.ok) c.set('refusal', result.reason);
     return c.json(response, 200);
-  });
+  };
+  serveRoute(api, emqxRoutes.post, async (c) => emqx(c, await readFields(c)));
+  serveRoute(api, emqxRoutes.get, (c) => emqx(c, formFields(queryString(c.req.url))));
 
   for (const check of ['user', 'vhost', 'resource', 'topic'] as const) {
     const routes = rabbitRoutes(check);
@@ -362,9 +395,10 @@ export function registerHookRoutes(api: Api, { perMinute, clock }: HookOptions) 
 
   serveRoute(api, goAuthRoutes.user, async (c) => {
     const params = brokerParams(c);
-    if (params === undefined) return goAuthReply(c, goAuthBadRequest);
+    const body = GoAuthUserRequest.safeParse(await readFields(c));
+    if (params === undefined || !body.success) return goAuthReply(c, goAuthBadRequest);
     const { verifier } = await verificationFor(c, params.namespace, params.broker);
-    return goAuthReply(c, await goAuthUser(verifier, goAuthToken(c.req.header('authorization'))));
+    return goAuthReply(c, await goAuthUser(verifier, body.data));
   });
 
   serveRoute(api, goAuthRoutes.superuser, async (c) => {
@@ -377,15 +411,10 @@ export function registerHookRoutes(api: Api, { perMinute, clock }: HookOptions) 
 
   serveRoute(api, goAuthRoutes.acl, async (c) => {
     const params = brokerParams(c);
-    if (params === undefined) return goAuthReply(c, goAuthBadRequest);
-    const isForm = /^application\/x-www-form-urlencoded/i.test(c.req.header('content-type') ?? '');
-    const text = await readText(c);
-    const body = GoAuthAclRequest.safeParse(isForm ? formFields(text) : parseJson(text));
-    if (!body.success) return goAuthReply(c, goAuthBadRequest);
+    const body = GoAuthAclRequest.safeParse(await readFields(c));
+    if (params === undefined || !body.success) return goAuthReply(c, goAuthBadRequest);
     const { verifier } = await verificationFor(c, params.namespace, params.broker);
-    const token = goAuthToken(c.req.header('authorization'));
-    const { topic, clientid, acc } = body.data;
-    return goAuthReply(c, await goAuthAcl(verifier, token, { topic, clientid, acc: Number(acc) }));
+    return goAuthReply(c, await goAuthAcl(verifier, { ...body.data, acc: Number(body.data.acc) }));
   });
 }
 
@@ -416,8 +445,11 @@ async function readText(c: Context<AppEnv>): Promise<string> {
   }
 }
 
-async function readJson(c: Context<AppEnv>): Promise<unknown> {
-  return parseJson(await readText(c));
+/** The fields of a form body (by its content type), or else of a JSON body; undefined when neither parses. */
+async function readFields(c: Context<AppEnv>): Promise<unknown> {
+  const text = await readText(c);
+  const isForm = /^application\/x-www-form-urlencoded/i.test(c.req.header('content-type') ?? '');
+  return isForm ? formFields(text) : parseJson(text);
 }
 
 function parseJson(text: string): unknown {

@@ -156,7 +156,7 @@ export interface AedesAuthOptions {
   };
   /** Epoch milliseconds; pass the verifier's clock. Default `Date.now`. */
   now?: () => number;
-  /** The verifier's `clockTolerance` (seconds): a session ends at `exp` plus this. Default 5, as there. */
+  /** The verifier's `clockTolerance` (seconds): a session ends at its `expiresAt` plus this. Default 5, as there. */
   clockTolerance?: number;
   onEvent?: (event: AedesAuthEvent) => void;
 }
@@ -195,7 +195,7 @@ const RESERVED_PREFIX = '$SYS/';
 interface Session {
   readonly client: AedesClientLike;
   readonly connected: ConnectSuccess;
-  /** Epoch milliseconds from which the verifier would refuse the token as expired. */
+  /** Epoch milliseconds from which the verifier would refuse the token (expired, or past its lifetime). */
   readonly deadlineMs: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   ended: 'expired' | 'revoked' | undefined;
@@ -219,7 +219,7 @@ interface Session {
  *   aedes publishes it, and refused when the session's credential expired or was revoked.
  * - **SUBSCRIBE** (`authorizeSubscribe`): allowed when one `sub` filter covers the requested filter;
  *   otherwise the subscription is negated: SUBACK 0x80 on MQTT 3.1.1, 0x87 on MQTT 5 (aedes 2).
- * - **Session end**: a session is closed when its token expires (a timer per session, at `exp` plus
+ * - **Session end**: a session is closed when its token expires (a timer per session, at `expiresAt` plus
  *   `clockTolerance`, not keeping the process alive) and when its `jti` is revoked while connected (from
  *   `revocations.subscribe`). On MQTT 5 (aedes 2) the client first gets DISCONNECT 0x87. A revocation
  *   source that has gone stale ends no session: new CONNECTs are refused until it is current again.

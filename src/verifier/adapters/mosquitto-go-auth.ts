@@ -1,21 +1,21 @@
-// mosquitto-go-auth's JWT backend in remote mode: user, superuser and ACL checks decided by gatepass.
+// mosquitto-go-auth's HTTP backend: user, superuser and ACL checks decided by gatepass, the token as user name.
 import type { AclAction, AclDenial } from '../../core/acl.js';
 import { topicNameProblem } from '../../core/topic.js';
 import { type ConnectFailureReason, connackCode } from '../reasons.js';
 import { authorize, type ConnectSuccess, type Verifier } from '../verify.js';
 
 /**
- * An answer for go-auth, whose HTTP backends read the status: 2xx allows, 4xx denies, 5xx is an error
- * (denied too, and logged as one). The body, `{ ok, error }`, also satisfies `jwt_response_mode json`.
+ * An answer for go-auth, whose HTTP backend reads the status: 2xx allows, 4xx denies, 5xx is an error
+ * (denied too, and logged as one). The body, `{ ok, error }`, also satisfies `http_response_mode json`.
  *
  * - 200: allowed.
- * - 400: the request is malformed (an ACL check without `topic`, `clientid` or a known `acc`).
+ * - 400: the request is malformed (no `clientid`; an ACL check without `topic` or a known `acc`).
  * - 401: the token is refused (`reason` says why, for logs only).
  * - 403: the token is fine but may not do this (ACL), or a superuser check.
  * - 503: the keys or revocations behind the verifier are unavailable; worth retrying.
  *
  * @example
- * const answer = await goAuthAcl(verifier, token, body);
+ * const answer = await goAuthAcl(verifier, { ...body, acc: Number(body.acc) });
  * return c.json({ ok: answer.ok, error: answer.ok ? '' : 'denied' }, answer.status);
  */
 export type GoAuthAnswer =
@@ -32,14 +32,27 @@ export type GoAuthAnswer =
 export type GoAuthDenial = ConnectFailureReason | AclDenial | 'superuser' | 'bad_request';
 
 /**
- * What an ACL check carries: the topic, the client id, and `acc` as mosquitto defines it: 1 read (a
- * message about to be delivered on `topic`), 2 write (publish), 3 read and write, 4 subscribe (`topic`
- * is the filter).
+ * What go-auth's HTTP backend sends for a user check (`http_getuser_uri`): the MQTT user name, which is the
+ * token, and the MQTT client id (the password is not read: clients send any, as mosquitto requires one).
  *
  * @example
- * const check: GoAuthAclCheck = { topic: 'plant/line-3/temp', clientid: 'sensor-17', acc: 2 };
+ * const check: GoAuthUserCheck = { username: token, clientid: 'sensor-17' };
+ */
+export interface GoAuthUserCheck {
+  username?: string | undefined;
+  clientid?: string | undefined;
+}
+
+/**
+ * What an ACL check carries (`http_aclcheck_uri`): the user name (the token), the client id, the topic,
+ * and `acc` as mosquitto defines it: 1 read (a message about to be delivered on `topic`), 2 write
+ * (publish), 3 read and write, 4 subscribe (`topic` is the filter).
+ *
+ * @example
+ * const check: GoAuthAclCheck = { username: token, topic: 'plant/line-3/temp', clientid: 'sensor-17', acc: 2 };
  */
 export interface GoAuthAclCheck {
+  username?: string | undefined;
   topic: string;
   clientid: string;
   acc: number;
@@ -50,28 +63,21 @@ const ACC_READ = 1;
 const ACC_WRITE = 2;
 const ACC_SUBSCRIBE = 4;
 
-/**
- * The bearer token of an `Authorization` header: go-auth sends `Bearer <token>` (its older releases the
- * bare token). Undefined when the header is absent or holds anything else.
- *
- * @example
- * goAuthToken('Bearer eyJhbGciOi...'); // 'eyJhbGciOi...'
- */
-export function goAuthToken(authorization: string | undefined): string | undefined {
-  if (authorization === undefined) return undefined;
-  const match = /^(?:Bearer +)?([A-Za-z0-9_.~+/-]+=*)$/i.exec(authorization.trim());
-  return match?.[1];
-}
+const SHARE_PREFIX = '$share/';
 
 /**
- * The user check: the MQTT username is the token (go-auth's JWT backend), and go-auth sends no client
- * id here, so the token's `sub` is bound to the client id by each ACL check instead.
+ * The user check, at CONNECT: the user name is the token, bound to the client id like every CONNECT the
+ * verifier checks, so a valid token cannot connect under another device's client id. (go-auth's HTTP
+ * backend sends the client id here; its JWT backend does not, which is why that backend is not supported.)
  *
  * @example
- * const answer = await goAuthUser(verifier, goAuthToken(c.req.header('authorization')));
+ * const answer = await goAuthUser(verifier, { username: body.username, clientid: body.clientid });
+ * return c.json({ ok: answer.ok, error: answer.ok ? '' : 'denied' }, answer.status);
  */
-export async function goAuthUser(verifier: Verifier, token: string | undefined): Promise<GoAuthAnswer> {
-  const result = await verifier.verifyConnect({ clientId: '', password: token });
+export async function goAuthUser(verifier: Verifier, check: GoAuthUserCheck): Promise<GoAuthAnswer> {
+  const { username, clientid } = check;
+  if (typeof clientid !== 'string' || clientid === '') return BAD_REQUEST;
+  const result = await verifier.verifyConnect({ clientId: clientid, password: username });
   return result.ok ? { ok: true, status: 200, session: result } : refusal(result.reason);
 }
 
@@ -86,27 +92,27 @@ export function goAuthSuperuser(): GoAuthAnswer {
 }
 
 /**
- * The ACL check: the token must be valid and bound to `clientid`, and its ACL must allow `acc` on `topic`.
+ * The ACL check: the token (the user name) must be valid and bound to `clientid`, and its ACL must allow
+ * `acc` on `topic`.
  *
  * @example
- * const answer = await goAuthAcl(verifier, token, { topic: 'plant/commands/sensor-17', clientid: 'sensor-17', acc: 4 });
+ * const answer = await goAuthAcl(verifier, { username: token, topic: 'plant/commands/sensor-17', clientid: 'sensor-17', acc: 4 });
  * answer.status; // 200, or 403 when the ACL does not allow it
  */
-export async function goAuthAcl(
-  verifier: Verifier,
-  token: string | undefined,
-  check: GoAuthAclCheck,
-): Promise<GoAuthAnswer> {
-  const { topic, clientid, acc } = check;
+export async function goAuthAcl(verifier: Verifier, check: GoAuthAclCheck): Promise<GoAuthAnswer> {
+  const { username, topic, clientid, acc } = check;
   if (typeof topic !== 'string' || typeof clientid !== 'string' || clientid === '') return BAD_REQUEST;
   const actions = actionsFor(acc);
   if (actions === undefined) return BAD_REQUEST;
-  const result = await verifier.verifyConnect({ clientId: clientid, password: token });
+  const result = await verifier.verifyConnect({ clientId: clientid, password: username });
   if (!result.ok) return refusal(result.reason);
   for (const action of actions) {
     // A read is a message being delivered: `topic` is a topic name, decided as the filter equal to it.
+    // `$share/` opens a shared subscription only in a SUBSCRIBE (acc 4), where the share name is dropped
+    // and the rest decided; a delivered message never has such a name, and is not decided that way.
     if (action === 'read') {
       if (topicNameProblem(topic) !== null) return denied('invalid_topic');
+      if (topic.startsWith(SHARE_PREFIX)) return denied('not_permitted');
     }
     const decision = authorize(result, action === 'read' ? 'subscribe' : action, topic);
     if (!decision.ok) return denied(decision.reason);

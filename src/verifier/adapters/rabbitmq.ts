@@ -20,7 +20,8 @@ export type RabbitMqParams = Readonly<Record<string, string | undefined>>;
  * login for this user: never logged in, evicted, or its token expired since); `session_revoked`;
  * `client_id_mismatch` (a check for another client id than the login's); `wrong_exchange`; `bad_request`
  * (an unknown resource kind or permission, or no routing key); `untranslatable_routing_key` (a routing key
- * with `/`, which no MQTT topic maps to unambiguously); `resource_not_permitted`; or an {@link AclDenial}.
+ * with `/`, which no MQTT topic maps to); `resource_not_permitted`; `queue_not_owned` (a server-named
+ * queue another login declared, or one this login's memory no longer holds); or an {@link AclDenial}.
  *
  * @example
  * const answer = await rabbit.topic(params);
@@ -36,7 +37,8 @@ export type RabbitMqDenial =
   | 'wrong_exchange'
   | 'bad_request'
   | 'untranslatable_routing_key'
-  | 'resource_not_permitted';
+  | 'resource_not_permitted'
+  | 'queue_not_owned';
 
 /**
  * A decision: answer RabbitMQ with the text `allow` or `deny`, status 200.
@@ -64,9 +66,14 @@ export interface RabbitMqAuthOptions {
   maxSessions?: number;
   /**
    * Let clients declare, read and write server-named queues (`amq.gen-...`), as AMQP 0-9-1 clients that
-   * subscribe do. Default true.
+   * subscribe do: each only the queues its own login declared. Default true.
    */
   serverNamedQueues?: boolean;
+  /**
+   * Server-named queues remembered per login (least recently declared or used first out; a forgotten
+   * queue is refused to everyone, its owner included). Default 64.
+   */
+  maxQueuesPerSession?: number;
   /** Epoch milliseconds. Default `Date.now`. */
   now?: () => number;
 }
@@ -83,7 +90,7 @@ export interface RabbitMqAuth {
   user(params: RabbitMqParams): Promise<RabbitMqAnswer>;
   /** `vhost_path`: allowed while the user's login is live (the token is not bound to a vhost). */
   vhost(params: RabbitMqParams): RabbitMqAnswer;
-  /** `resource_path`: the MQTT exchange, and the client's own queues. */
+  /** `resource_path`: the MQTT exchange, the client's MQTT queues, and the server-named queues its login declared. */
   resource(params: RabbitMqParams): RabbitMqAnswer;
   /** `topic_path`: the routing key, translated to an MQTT topic, against the token's ACL. */
   topic(params: RabbitMqParams): RabbitMqAnswer;
@@ -94,12 +101,16 @@ export interface RabbitMqAuth {
 interface RememberedLogin {
   readonly session: ConnectSuccess;
   readonly deadlineMs: number;
+  /** Server-named queues this username declared, in least recently used order. */
+  readonly queues: Set<string>;
 }
 
 const ALLOW: RabbitMqAnswer = Object.freeze({ decision: 'allow' });
 const deny = (reason: RabbitMqDenial): RabbitMqAnswer => ({ decision: 'deny', reason });
 
 const DEFAULT_MAX_SESSIONS = 10_000;
+const DEFAULT_MAX_QUEUES_PER_SESSION = 64;
+const SERVER_NAMED = 'amq.gen-';
 
 /**
  * Decides rabbitmq_auth_backend_http's checks with a gatepass verifier. The `user` check carries the
@@ -109,11 +120,18 @@ const DEFAULT_MAX_SESSIONS = 10_000;
  * source again on every later check, so a revocation stops the next publish or subscribe of a connection
  * that is already open.
  *
- * Routing keys are translated back to MQTT topics as RabbitMQ's MQTT plugin translated them (`/` became
- * `.`; in a binding, `+` became `*`): `.` separates levels, and in `read` checks (bindings) a whole-level
- * `*` is `+` and `#` is `#`. A key containing `/` is denied: RabbitMQ 3.12 and later swap `.` and `/`, and
- * refusing such keys is what keeps one translation sound for both. So on RabbitMQ, topic levels must not
- * contain `.`.
+ * Server-named queues (`amq.gen-...`) belong to the username that declared them: RabbitMQ's resource
+ * checks carry the username, not the connection, and a declaration's `configure` check is the first check
+ * that names a new queue. So the first `configure` of an unknown one claims it for that username's login,
+ * and every check of it by another username is denied; a queue the memory no longer holds (its login
+ * forgotten, or past `maxQueuesPerSession`) is denied to all.
+ *
+ * Routing keys are translated back to MQTT topics as RabbitMQ's MQTT plugin translated them
+ * (`rabbit_mqtt_util:to_amqp`, the same in every release: each `/` became `.` and each `+` became `*`):
+ * `.` separates levels, and in `read` checks (bindings) a whole-level `*` is `+` and `#` is `#`. A key
+ * containing `/` comes from no MQTT topic, yet the topic exchange would read it as fewer levels than MQTT
+ * subscribers are shown (`to_mqtt` turns `.` into `/`): denied. So on RabbitMQ, MQTT topic levels must not
+ * contain `.`, which the plugin would make a separator.
  *
  * @example
  * const rabbit = createRabbitMqAuth({ verifier, revocations });
@@ -141,30 +159,43 @@ export function createRabbitMqAuth(options: RabbitMqAuthOptions): RabbitMqAuth {
     throw new TypeError('maxSessions must be an integer >= 1');
   }
   const serverNamedQueues = options.serverNamedQueues ?? true;
+  const maxQueues = options.maxQueuesPerSession ?? DEFAULT_MAX_QUEUES_PER_SESSION;
+  if (!Number.isInteger(maxQueues) || maxQueues < 1) {
+    throw new TypeError('maxQueuesPerSession must be an integer >= 1');
+  }
   const now = options.now ?? Date.now;
   // Insertion order is recency order: a hit moves the entry to the back, eviction takes the front.
   const logins = new Map<string, RememberedLogin>();
+  /** Server-named queue -> the username whose login declared it; only queues some login holds. */
+  const queueOwners = new Map<string, string>();
+
+  function forget(username: string): void {
+    const entry = logins.get(username);
+    if (entry === undefined) return;
+    for (const queue of entry.queues) queueOwners.delete(queue);
+    logins.delete(username);
+  }
 
   function remember(username: string, session: ConnectSuccess): void {
-    if (!logins.delete(username) && logins.size >= maxSessions) {
-      logins.delete(logins.keys().next().value!);
-    }
+    // A new login of the same username (another connection, a new token) keeps the queues it declared.
+    const queues = logins.get(username)?.queues ?? new Set<string>();
+    if (!logins.delete(username) && logins.size >= maxSessions) forget(logins.keys().next().value!);
     const deadlineMs = session.expiresAt === null ? Number.POSITIVE_INFINITY : session.expiresAt * 1000;
-    logins.set(username, { session, deadlineMs });
+    logins.set(username, { session, deadlineMs, queues });
   }
 
   /** The live login behind a vhost, resource or topic check, or why there is none. */
-  function login(params: RabbitMqParams, clientId: string | undefined): ConnectSuccess | RabbitMqDenial {
+  function login(params: RabbitMqParams, clientId: string | undefined): RememberedLogin | RabbitMqDenial {
     const username = params.username;
     if (!username) return 'missing_username';
     const entry = logins.get(username);
     if (entry === undefined) return 'no_session';
     if (entry.deadlineMs <= now()) {
-      logins.delete(username);
+      forget(username);
       return 'no_session';
     }
     if (revocations.isRevoked(entry.session.jti)) {
-      logins.delete(username);
+      forget(username);
       return 'session_revoked';
     }
     if (clientId !== undefined && clientId !== '' && clientId !== entry.session.clientId) {
@@ -172,7 +203,29 @@ export function createRabbitMqAuth(options: RabbitMqAuthOptions): RabbitMqAuth {
     }
     logins.delete(username);
     logins.set(username, entry);
-    return entry.session;
+    return entry;
+  }
+
+  /**
+   * A check of a server-named queue: a `configure` of one nobody holds claims it (RabbitMQ asks that when
+   * the queue is declared, and only the server can pick an `amq.gen-` name); anything else needs the claim.
+   */
+  function serverNamedQueue(username: string, entry: RememberedLogin, queue: string, permission: string) {
+    const owner = queueOwners.get(queue);
+    if (owner === undefined && permission === 'configure') {
+      if (entry.queues.size >= maxQueues) {
+        const oldest = entry.queues.values().next().value!;
+        entry.queues.delete(oldest);
+        queueOwners.delete(oldest);
+      }
+      queueOwners.set(queue, username);
+      entry.queues.add(queue);
+      return ALLOW;
+    }
+    if (owner !== username) return deny('queue_not_owned');
+    entry.queues.delete(queue);
+    entry.queues.add(queue);
+    return ALLOW;
   }
 
   return {
@@ -193,13 +246,13 @@ export function createRabbitMqAuth(options: RabbitMqAuthOptions): RabbitMqAuth {
     },
 
     vhost(params) {
-      const session = login(params, params.client_id);
-      return typeof session === 'string' ? deny(session) : ALLOW;
+      const entry = login(params, params.client_id);
+      return typeof entry === 'string' ? deny(entry) : ALLOW;
     },
 
     resource(params) {
-      const session = login(params, params.client_id);
-      if (typeof session === 'string') return deny(session);
+      const entry = login(params, params.client_id);
+      if (typeof entry === 'string') return deny(entry);
       const { resource, name, permission } = params;
       if (permission !== 'configure' && permission !== 'write' && permission !== 'read') {
         return deny('bad_request');
@@ -210,17 +263,19 @@ export function createRabbitMqAuth(options: RabbitMqAuthOptions): RabbitMqAuth {
         return name === exchange && permission !== 'configure' ? ALLOW : deny('resource_not_permitted');
       }
       if (resource === 'queue') {
-        const own = `mqtt-subscription-${session.clientId}`;
+        const own = `mqtt-subscription-${entry.session.clientId}`;
         if (name === `${own}qos0` || name === `${own}qos1`) return ALLOW;
-        if (serverNamedQueues && name?.startsWith('amq.gen-')) return ALLOW;
+        if (serverNamedQueues && name?.startsWith(SERVER_NAMED)) {
+          return serverNamedQueue(params.username!, entry, name, permission);
+        }
         return deny('resource_not_permitted');
       }
       return deny(resource === 'topic' ? 'resource_not_permitted' : 'bad_request');
     },
 
     topic(params) {
-      const session = login(params, params['variable_map.client_id'] ?? params.client_id);
-      if (typeof session === 'string') return deny(session);
+      const entry = login(params, params['variable_map.client_id'] ?? params.client_id);
+      if (typeof entry === 'string') return deny(entry);
       if (params.name !== exchange) return deny('wrong_exchange');
       const { permission, routing_key: routingKey } = params;
       if (routingKey === undefined || (permission !== 'read' && permission !== 'write')) {
@@ -228,7 +283,7 @@ export function createRabbitMqAuth(options: RabbitMqAuthOptions): RabbitMqAuth {
       }
       const topic = mqttTopicFromRoutingKey(routingKey, permission);
       if (topic === undefined) return deny('untranslatable_routing_key');
-      const decision = authorize(session, permission === 'write' ? 'publish' : 'subscribe', topic);
+      const decision = authorize(entry.session, permission === 'write' ? 'publish' : 'subscribe', topic);
       return decision.ok ? ALLOW : deny(decision.reason);
     },
 
@@ -240,9 +295,9 @@ export function createRabbitMqAuth(options: RabbitMqAuthOptions): RabbitMqAuth {
 
 /**
  * The MQTT topic (for `write`: a published routing key) or topic filter (for `read`: a binding key) that
- * RabbitMQ's MQTT plugin maps to `routingKey`, or undefined for a key with `/` (see
- * {@link createRabbitMqAuth}). In a binding, a whole-level `*` is MQTT's `+`; in a published key it is a
- * literal `*`, as in MQTT.
+ * RabbitMQ's MQTT plugin maps to `routingKey`, or undefined for a key with `/`, which no MQTT topic maps to
+ * (see {@link createRabbitMqAuth}). In a binding, a whole-level `*` is MQTT's `+`; in a published key it is
+ * a literal `*`, as in MQTT.
  *
  * @example
  * mqttTopicFromRoutingKey('plant.line-3.temp', 'write'); // 'plant/line-3/temp'

@@ -7,6 +7,12 @@ let key: TestKey;
 let now = T0;
 let verifier: Verifier;
 const revocations = createStaticRevocations();
+/** What every rule list ends with: wildcards never match $-topics, so EMQX's own are named. */
+const FINAL_DENIALS = ['#', '$SYS/#', '$delayed/#'].map((topic) => ({
+  permission: 'deny',
+  action: 'all',
+  topic,
+}));
 
 beforeAll(async () => {
   key = await makeKey('EdDSA');
@@ -37,7 +43,7 @@ describe('authenticateEmqx', () => {
       acl: [
         { permission: 'allow', action: 'publish', topic: 'plant/line-3/#' },
         { permission: 'allow', action: 'subscribe', topic: 'plant/commands/sensor-17' },
-        { permission: 'deny', action: 'all', topic: '#' },
+        ...FINAL_DENIALS,
       ],
       client_attrs: { gatepass_sub: 'sensor-17', gatepass_jti: 'jti-emqx-1' },
     });
@@ -70,6 +76,8 @@ describe('authenticateEmqx', () => {
     ['a username that is not the client id', { username: 'admin' }, 'username_mismatch'],
     ['no password', { password: null }, 'missing_password'],
     ['a password that is not a token', { password: 'hunter2' }, 'malformed'],
+    ['no client id (a body template without ${clientid})', { clientid: undefined }, 'missing_client_id'],
+    ['an empty client id', { clientid: '' }, 'missing_client_id'],
   ])('denies %s, never ignores', async (_name, change, reason) => {
     now = T0;
     const password = await token(key);
@@ -102,31 +110,38 @@ describe('authenticateEmqx', () => {
 
 describe('emqxAclRules', () => {
   it('maps "#" to one rule for everything', () => {
-    expect(emqxAclRules('#')).toEqual([
-      { permission: 'allow', action: 'all', topic: '#' },
-      { permission: 'deny', action: 'all', topic: '#' },
-    ]);
+    expect(emqxAclRules('#')).toEqual([{ permission: 'allow', action: 'all', topic: '#' }, ...FINAL_DENIALS]);
   });
 
   it('merges a filter granted both ways into one "all" rule', () => {
-    expect(emqxAclRules({ pub: ['a/#', 'b'], sub: ['a/#', 'c/+'] })).toEqual([
-      { permission: 'allow', action: 'all', topic: 'a/#' },
+    expect(emqxAclRules({ pub: ['a/#', 'b'], sub: ['a/#', 'c/d'] })).toEqual([
       { permission: 'allow', action: 'publish', topic: 'b' },
-      { permission: 'allow', action: 'subscribe', topic: 'c/+' },
-      { permission: 'deny', action: 'all', topic: '#' },
+      { permission: 'allow', action: 'all', topic: 'a/#' },
+      { permission: 'allow', action: 'subscribe', topic: 'c/d' },
+      ...FINAL_DENIALS,
+    ]);
+  });
+
+  it('guards a + that EMQX would let a subscribed # through, the unguarded rules first', () => {
+    expect(emqxAclRules({ pub: ['alerts/+'], sub: ['alerts/+', 'a/+/+', 'b/+/#', 'c/d'] })).toEqual([
+      { permission: 'allow', action: 'subscribe', topic: 'c/d' },
+      { permission: 'deny', action: 'subscribe', topic: 'eq alerts/#' },
+      { permission: 'allow', action: 'all', topic: 'alerts/+' },
+      { permission: 'deny', action: 'subscribe', topic: 'eq b/#' },
+      { permission: 'allow', action: 'subscribe', topic: 'b/+/#' },
+      { permission: 'deny', action: 'subscribe', topic: 'a/+/#/#' },
+      { permission: 'allow', action: 'subscribe', topic: 'a/+/+' },
+      ...FINAL_DENIALS,
     ]);
   });
 
   it('leaves out filters EMQX would read differently: placeholders and the eq prefix', () => {
     expect(emqxAclRules({ pub: ['devices/${clientid}/up', 'eq a/#', 'ok'], sub: ['${username}/#'] })).toEqual(
-      [
-        { permission: 'allow', action: 'publish', topic: 'ok' },
-        { permission: 'deny', action: 'all', topic: '#' },
-      ],
+      [{ permission: 'allow', action: 'publish', topic: 'ok' }, ...FINAL_DENIALS],
     );
   });
 
   it('denies everything for an empty ACL', () => {
-    expect(emqxAclRules({ pub: [], sub: [] })).toEqual([{ permission: 'deny', action: 'all', topic: '#' }]);
+    expect(emqxAclRules({ pub: [], sub: [] })).toEqual(FINAL_DENIALS);
   });
 });

@@ -1,10 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  goAuthAcl,
-  goAuthSuperuser,
-  goAuthToken,
-  goAuthUser,
-} from '../../../src/verifier/adapters/mosquitto-go-auth.js';
+import { goAuthAcl, goAuthSuperuser, goAuthUser } from '../../../src/verifier/adapters/mosquitto-go-auth.js';
 import {
   createStaticRevocations,
   createVerifier,
@@ -32,35 +27,27 @@ beforeAll(async () => {
   valid = await token(key);
 });
 
-describe('goAuthToken', () => {
-  it.each([
-    ['Bearer abc.def.ghi', 'abc.def.ghi'],
-    ['bearer   abc.def.ghi', 'abc.def.ghi'],
-    ['abc.def.ghi', 'abc.def.ghi'],
-    ['Basic dXNlcjpwYXNz', undefined],
-    ['Bearer a b', undefined],
-    ['', undefined],
-    [undefined, undefined],
-  ])('%s -> %s', (header, expected) => {
-    expect(goAuthToken(header)).toBe(expected);
-  });
-});
-
 describe('user and superuser checks', () => {
-  it('allows a valid token, whose sub becomes the client id', async () => {
-    const answer = await goAuthUser(verifier, valid);
+  const user = (username: string | undefined, clientid = 'sensor-17') =>
+    goAuthUser(verifier, { username, clientid });
+
+  it('allows a valid token bound to its client id', async () => {
+    const answer = await user(valid);
     expect(answer).toMatchObject({ ok: true, status: 200, session: { clientId: 'sensor-17' } });
+  });
+
+  it('refuses a token presented under another client id, and a check without one', async () => {
+    expect(await user(valid, 'sensor-18')).toEqual({ ok: false, status: 401, reason: 'client_id_mismatch' });
+    for (const check of [{ username: valid, clientid: '' }, { username: valid }]) {
+      expect(await goAuthUser(verifier, check)).toEqual({ ok: false, status: 400, reason: 'bad_request' });
+    }
   });
 
   it('refuses a bad or missing token with 401', async () => {
     const forged = await token(await makeKey('EdDSA', key.kid));
-    expect(await goAuthUser(verifier, forged)).toEqual({ ok: false, status: 401, reason: 'bad_signature' });
-    expect(await goAuthUser(verifier, `${valid}x`)).toEqual({ ok: false, status: 401, reason: 'malformed' });
-    expect(await goAuthUser(verifier, undefined)).toEqual({
-      ok: false,
-      status: 401,
-      reason: 'missing_password',
-    });
+    expect(await user(forged)).toEqual({ ok: false, status: 401, reason: 'bad_signature' });
+    expect(await user(`${valid}x`)).toEqual({ ok: false, status: 401, reason: 'malformed' });
+    expect(await user(undefined)).toEqual({ ok: false, status: 401, reason: 'missing_password' });
   });
 
   it('never makes a superuser', () => {
@@ -72,7 +59,9 @@ describe('user and superuser checks', () => {
       getKey: async () => ({ ok: false, reason: 'keys_unavailable' }),
       isTrusted: () => false,
     };
-    expect(await goAuthUser(createVerifier(options(unavailable)), valid)).toEqual({
+    expect(
+      await goAuthUser(createVerifier(options(unavailable)), { username: valid, clientid: 'sensor-17' }),
+    ).toEqual({
       ok: false,
       status: 503,
       reason: 'keys_unavailable',
@@ -85,6 +74,8 @@ describe('ACL check', () => {
     ['read a delivered message under a sub filter', 'plant/commands/sensor-17', 1, 200],
     ['read elsewhere', 'plant/line-3/temp', 1, 403],
     ['read a "topic" with a wildcard', 'plant/commands/+', 1, 403],
+    ['read a $share "topic" whose filter part is granted', '$share/g/plant/commands/sensor-17', 1, 403],
+    ['subscribe to a shared subscription of a granted filter', '$share/g/plant/commands/sensor-17', 4, 200],
     ['write under a pub filter', 'plant/line-3/temp', 2, 200],
     ['write elsewhere', 'plant/commands/sensor-17', 2, 403],
     ['read and write where only writing is allowed', 'plant/line-3/temp', 3, 403],
@@ -93,19 +84,21 @@ describe('ACL check', () => {
     ['an unknown acc', 'plant/line-3/temp', 8, 400],
     ['acc 0', 'plant/line-3/temp', 0, 400],
   ])('%s: %s acc %s -> %s', async (_name, topic, acc, status) => {
-    expect((await goAuthAcl(verifier, valid, { topic, clientid: 'sensor-17', acc })).status).toBe(status);
+    expect((await goAuthAcl(verifier, { username: valid, topic, clientid: 'sensor-17', acc })).status).toBe(
+      status,
+    );
   });
 
   it('allows read and write together where both are granted', async () => {
     const both = await token(key, { claims: { topicAcl: { pub: ['x/#'], sub: ['x/#'] } } });
-    expect((await goAuthAcl(verifier, both, { topic: 'x/y', clientid: 'sensor-17', acc: 3 })).status).toBe(
-      200,
-    );
+    expect(
+      (await goAuthAcl(verifier, { username: both, topic: 'x/y', clientid: 'sensor-17', acc: 3 })).status,
+    ).toBe(200);
   });
 
   it('binds the token to the client id', async () => {
     expect(
-      await goAuthAcl(verifier, valid, { topic: 'plant/line-3/t', clientid: 'sensor-18', acc: 2 }),
+      await goAuthAcl(verifier, { username: valid, topic: 'plant/line-3/t', clientid: 'sensor-18', acc: 2 }),
     ).toEqual({
       ok: false,
       status: 401,
@@ -119,7 +112,7 @@ describe('ACL check', () => {
       { topic: undefined as unknown as string, clientid: 'sensor-17', acc: 2 },
       { topic: 'a', clientid: 'sensor-17', acc: Number.NaN },
     ]) {
-      expect(await goAuthAcl(verifier, valid, check)).toEqual({
+      expect(await goAuthAcl(verifier, { username: valid, ...check })).toEqual({
         ok: false,
         status: 400,
         reason: 'bad_request',

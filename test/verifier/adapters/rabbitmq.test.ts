@@ -142,6 +142,48 @@ describe('checks after the login', () => {
     expect(rabbit.resource(resourceCheck(resource, name, permission)).decision).toBe(decision);
   });
 
+  it('gives a server-named queue to the login that declares it, and to no other', async () => {
+    await login('sensor-17');
+    await login('sensor-18');
+    const queue = 'amq.gen-JzTY20BRgKO-HjmUJj0wLg';
+    const as = (username: string, permission: string) =>
+      rabbit.resource({ ...resourceCheck('queue', queue, permission), username, client_id: username });
+    // Nobody has declared it: only a declaration (configure) may claim it.
+    expect(as('sensor-18', 'read')).toMatchObject({ reason: 'queue_not_owned' });
+    expect(as('sensor-17', 'configure').decision).toBe('allow');
+    for (const permission of ['configure', 'read', 'write']) {
+      expect(as('sensor-17', permission).decision).toBe('allow');
+      expect(as('sensor-18', permission)).toMatchObject({ reason: 'queue_not_owned' });
+    }
+    // Another connection of the same username (a new user check) keeps it.
+    await login('sensor-17');
+    expect(as('sensor-17', 'read').decision).toBe('allow');
+  });
+
+  it('forgets the queues of a login it forgets, and the oldest past maxQueuesPerSession', async () => {
+    rabbit = createRabbitMqAuth({ verifier, revocations, now: () => now, maxQueuesPerSession: 2 });
+    await login('sensor-17', { jti: 'jti-rabbit-queues' });
+    const check = (name: string, permission: string) =>
+      rabbit.resource(resourceCheck('queue', name, permission)).decision;
+    for (const name of ['amq.gen-1', 'amq.gen-2']) expect(check(name, 'configure')).toBe('allow');
+    expect(check('amq.gen-1', 'read')).toBe('allow'); // amq.gen-2 is now the least recently used
+    expect(check('amq.gen-3', 'configure')).toBe('allow');
+    expect(check('amq.gen-2', 'read')).toBe('deny');
+    expect(check('amq.gen-1', 'read')).toBe('allow');
+
+    revocations.add('jti-rabbit-queues');
+    expect(check('amq.gen-1', 'read')).toBe('deny');
+    await login('sensor-18');
+    // The revoked login's queues are held by no one now: a declaration could claim them again.
+    expect(
+      rabbit.resource({
+        ...resourceCheck('queue', 'amq.gen-1', 'configure'),
+        username: 'sensor-18',
+        client_id: 'sensor-18',
+      }).decision,
+    ).toBe('allow');
+  });
+
   it('refuses server-named queues when told to', async () => {
     rabbit = createRabbitMqAuth({ verifier, revocations, now: () => now, serverNamedQueues: false });
     await login();
@@ -222,6 +264,7 @@ describe('checks after the login', () => {
     expect(() => createRabbitMqAuth({ verifier, revocations: undefined as never })).toThrow(TypeError);
     expect(() => createRabbitMqAuth({ verifier, revocations, maxSessions: 0 })).toThrow(TypeError);
     expect(() => createRabbitMqAuth({ verifier, revocations, exchange: '' })).toThrow(TypeError);
+    expect(() => createRabbitMqAuth({ verifier, revocations, maxQueuesPerSession: 0 })).toThrow(TypeError);
   });
 });
 
@@ -240,31 +283,43 @@ describe('mqttTopicFromRoutingKey', () => {
     expect(mqttTopicFromRoutingKey(routingKey, permission)).toBe(topic);
   });
 
-  // RabbitMQ 3.10 maps an MQTT topic to a routing key by replacing '/' with '.'; 3.12+ swaps '/' and '.'.
-  const to310 = (topic: string) => topic.replaceAll('/', '.');
-  const toSwapped = (topic: string) => topic.replace(/[./]/g, (c) => (c === '/' ? '.' : '/'));
+  // rabbit_mqtt_util:to_amqp/1, the same in every RabbitMQ release (3.10 to 4.x): each '/' becomes '.',
+  // then each '+' becomes '*'.
+  const toAmqp = (topic: string) => topic.replaceAll('/', '.').replaceAll('+', '*');
   const level = fc.stringMatching(/^[a-z*.$]{0,4}$/);
   const topicName = fc.array(level, { minLength: 1, maxLength: 5 }).map((levels) => levels.join('/'));
+  const topicFilter = fc
+    .array(fc.oneof(level, fc.constant('+')), { minLength: 1, maxLength: 5 })
+    .chain((levels) => fc.boolean().map((hash) => (hash ? [...levels, '#'] : levels).join('/')));
 
-  it('is sound for both translations: whatever it allows, the broker maps back to the same key', () => {
+  it('is sound: whatever it returns, the MQTT plugin maps back to the same key', () => {
     fc.assert(
       fc.property(topicName, (topic) => {
         fc.pre(topicNameProblem(topic) === null);
-        for (const forward of [to310, toSwapped]) {
-          const routingKey = forward(topic);
-          const back = mqttTopicFromRoutingKey(routingKey, 'write');
-          if (back !== undefined) expect(forward(back)).toBe(routingKey);
-        }
+        const routingKey = toAmqp(topic);
+        const back = mqttTopicFromRoutingKey(routingKey, 'write');
+        if (back !== undefined) expect(toAmqp(back)).toBe(routingKey);
+      }),
+    );
+    fc.assert(
+      fc.property(topicFilter, (filter) => {
+        const bindingKey = toAmqp(filter);
+        expect(toAmqp(mqttTopicFromRoutingKey(bindingKey, 'read')!)).toBe(bindingKey);
       }),
     );
   });
 
-  it('is exact for topics without dots', () => {
+  it('is exact for topics and filters without dots or literal *', () => {
     fc.assert(
       fc.property(topicName, (topic) => {
         fc.pre(!topic.includes('.'));
-        expect(mqttTopicFromRoutingKey(to310(topic), 'write')).toBe(topic);
-        expect(mqttTopicFromRoutingKey(toSwapped(topic), 'write')).toBe(topic);
+        expect(mqttTopicFromRoutingKey(toAmqp(topic), 'write')).toBe(topic);
+      }),
+    );
+    fc.assert(
+      fc.property(topicFilter, (filter) => {
+        fc.pre(!filter.includes('.') && !filter.includes('*'));
+        expect(mqttTopicFromRoutingKey(toAmqp(filter), 'read')).toBe(filter);
       }),
     );
   });
