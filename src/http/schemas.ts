@@ -12,6 +12,7 @@ import { MAX_EXPIRATION_SECONDS, NO_EXPIRATION } from '../core/expiration.js';
 import { resourceNameSchema } from '../core/names.js';
 import { type IssueRequest, MAX_CREDENTIALS_PER_CALL } from '../service/credentials.js';
 import { MAX_FEED_CHANGES, MAX_REVOCATIONS_PER_CALL } from '../service/revocations.js';
+import { queryTopicFilterSchema } from './query-filters.js';
 
 // ---- building blocks
 
@@ -276,9 +277,9 @@ export const CredentialsQuery = z
     number: integerParameter(1, MAX_CREDENTIALS_PER_CALL).optional(),
     type: credentialType,
     clientid: repeatable(clientIdSchema, MAX_CREDENTIALS_PER_CALL),
-    topicAcl: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
-    pub: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
-    sub: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    topicAcl: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    pub: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    sub: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
     expiration: integerParameter(NO_EXPIRATION, MAX_EXPIRATION_SECONDS).pipe(expirationSeconds).optional(),
   })
   .transform(({ type: _, ...fields }, ctx) => toIssueRequest(fields, ctx));

@@ -837,7 +837,12 @@ function credentialsQueryIsValid(pairs: Array<[string, string]>): boolean {
   const clientid = values.get('clientid') ?? [];
   if (clientid.length > 100 || !clientid.every((id) => CLIENT_ID.test(id))) return false;
   if (distinct(clientid) !== clientid.length) return false;
-  const [both, pub, sub] = (['topicAcl', 'pub', 'sub'] as const).map((key) => values.get(key) ?? []);
+  // A double-quoted filter is the filter inside the quotes; an opening quote never closed is refused.
+  const unquoted = (value: string) =>
+    value.startsWith('"') ? (value.length >= 2 && value.endsWith('"') ? value.slice(1, -1) : '') : value;
+  const [both, pub, sub] = (['topicAcl', 'pub', 'sub'] as const).map((key) =>
+    (values.get(key) ?? []).map(unquoted),
+  );
   if (![both, pub, sub].every(isFilterList)) return false;
   return distinct([...both!, ...pub!]) <= 32 && distinct([...both!, ...sub!]) <= 32;
 }
@@ -971,6 +976,7 @@ const queryValue = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 10 }),
   fc.integer({ min: -3, max: 105 }).map(String),
   fc.constantFrom('', '1e2', '1.5', ' 5', '-0', '+5', 'TOKEN', 'PASSWORD', '-1', String(MAX_EXPIRATION + 1)),
+  fc.constantFrom('"#"', '"', '""', '"a/+"', '"a', 'a"'),
 );
 const queryPairs = fc.array(
   fc.tuple(
