@@ -36,7 +36,7 @@ interface Request extends CallOptions {
 }
 
 /** A 400 names the field at fault (null: the body as a whole); other statuses carry no field. */
-type Expected = { status: 400; field: string | null } | { status: 401 | 403 | 404 | 409 | 413 | 415 };
+type Expected = { status: 400; field: string | null } | { status: 401 | 403 | 404 | 405 | 409 | 413 | 415 };
 
 type Row = { name: string } & Request & Expected;
 
@@ -53,7 +53,7 @@ function bad(
 }
 
 function fails(
-  status: 401 | 403 | 404 | 409 | 413 | 415,
+  status: 401 | 403 | 404 | 405 | 409 | 413 | 415,
   name: string,
   method: Method,
   path: string,
@@ -301,7 +301,9 @@ for (const [method, template, json] of pathRoutes) {
 fails(404, 'unknown namespace', 'GET', '/v1/namespaces/nowhere');
 fails(404, 'unknown broker', 'GET', `${ns}/brokers/nothing`);
 fails(404, 'an unknown route', 'GET', '/v1/nothing');
-fails(404, 'an unsupported method', 'PUT', '/v1/namespaces', { json: { name: 'fresh' } });
+fails(405, 'an unsupported method', 'PUT', '/v1/namespaces', { json: { name: 'fresh' } });
+fails(405, 'an unsupported method, without a key', 'PATCH', '/v1/admin-keys', { token: null });
+fails(405, 'an unsupported method, with a body of another type', 'PUT', broker, raw('x', 'text/plain'));
 fails(404, 'a trailing slash', 'GET', '/v1/namespaces/home/');
 
 // -- namespaces
