@@ -119,6 +119,14 @@ export const NamespaceUpdate = z
   .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('NamespaceUpdate');
 
+export const NamespaceDeleteQuery = z.strictObject({
+  force: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((value) => value === 'true')
+    .openapi({ description: 'true: delete the namespace’s brokers and scoped admin keys with it' }),
+});
+
 export const Broker = z
   .object({
     id: z.string(),

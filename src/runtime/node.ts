@@ -112,6 +112,7 @@ export async function openNodeServices({
     log,
     keyOverlapSeconds: config.GATEPASS_KEY_OVERLAP,
     maxRevocationsPerBroker: config.GATEPASS_MAX_REVOCATIONS_PER_BROKER,
+    auditRetentionDays: config.GATEPASS_AUDIT_RETENTION_DAYS,
   });
   return { sqlite, services };
 }

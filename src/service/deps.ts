@@ -19,4 +19,6 @@ export interface ServiceDeps {
   fetch?: typeof fetch;
   /** Most jtis one broker's revocation list may hold; a revoke that would pass it is refused (409). */
   maxRevocationsPerBroker?: number;
+  /** Days the scheduled job keeps audit events (GATEPASS_AUDIT_RETENTION_DAYS); 0 or omitted: forever. */
+  auditRetentionDays?: number;
 }

@@ -308,6 +308,11 @@ fails(404, 'a trailing slash', 'GET', '/v1/namespaces/home/');
 
 // -- namespaces
 fails(409, 'a duplicate namespace name', 'POST', '/v1/namespaces', { json: { name: 'home' } });
+fails(409, 'deleting a namespace that still has brokers', 'DELETE', ns);
+fails(409, 'deleting a namespace that still has brokers, force=false', 'DELETE', `${ns}?force=false`);
+bad('force that is not true or false', 'DELETE', `${ns}?force=yes`, 'force');
+bad('force given twice', 'DELETE', `${ns}?force=true&force=true`, 'force');
+bad('an unknown query parameter on a delete', 'DELETE', `${ns}?cascade=true`, 'cascade');
 bad('no name', 'POST', '/v1/namespaces', 'name', { json: { description: 'x' } });
 bad('a description that is null', 'POST', '/v1/namespaces', 'description', {
   json: { name: 'fresh', description: null },
@@ -441,6 +446,16 @@ for (const [what, filter] of filters) {
   bad(`a topicAcl filter ${what}`, 'GET', `${credentials}?${query('topicAcl', [filter])}`, 'topicAcl.0');
   bad(`a sub filter ${what}`, 'GET', `${credentials}?${query('sub', ['ok', filter])}`, 'sub.1');
 }
+// What an unencoded '#' leaves of `topicAcl="#"` and `pub="a/#"` in the query form: an unclosed quote.
+bad('an unclosed double quote', 'GET', `${credentials}?topicAcl=%22`, 'topicAcl.0');
+bad('an unclosed double quote after a level', 'GET', `${credentials}?pub=%22a/`, 'pub.0');
+bad('a quoted empty filter', 'GET', `${credentials}?sub=%22%22`, 'sub.0');
+bad(
+  'a quoted filter that is not one',
+  'GET',
+  `${credentials}?${query('topicAcl', ['"a/#/b"'])}`,
+  'topicAcl.0',
+);
 bad('a filter with a lone surrogate', 'POST', credentials, 'topicAcl.0', {
   json: { topicAcl: ['a/\udfff'] },
 });
