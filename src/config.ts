@@ -63,6 +63,8 @@ const sharedConfigShape = {
   GATEPASS_MAX_REVOCATIONS_PER_BROKER: count(1, 1_000_000_000, 'revocations').default(1_000_000),
   /** Milliseconds a request may take before it is answered 503 `timeout`; 0: no deadline. */
   GATEPASS_REQUEST_TIMEOUT_MS: count(0, 600_000, 'milliseconds').default(30_000),
+  /** Days the scheduled job keeps audit events; 0: forever. A year by default, as audits commonly ask. */
+  GATEPASS_AUDIT_RETENTION_DAYS: count(0, 100 * 365, 'days').default(365),
 };
 
 export const configSchema = z.object({

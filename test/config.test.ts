@@ -19,6 +19,7 @@ describe('configuration', () => {
         GATEPASS_RATE_HOOKS_PER_MINUTE: 60000,
         GATEPASS_MAX_REVOCATIONS_PER_BROKER: 1_000_000,
         GATEPASS_REQUEST_TIMEOUT_MS: 30_000,
+        GATEPASS_AUDIT_RETENTION_DAYS: 365,
       },
     });
   });
@@ -43,6 +44,8 @@ describe('configuration', () => {
     [{ GATEPASS_RATE_REVOKE_PER_MINUTE: '2000000' }, 'GATEPASS_RATE_REVOKE_PER_MINUTE'],
     [{ GATEPASS_MAX_REVOCATIONS_PER_BROKER: '0' }, 'GATEPASS_MAX_REVOCATIONS_PER_BROKER'],
     [{ GATEPASS_REQUEST_TIMEOUT_MS: '5s' }, 'GATEPASS_REQUEST_TIMEOUT_MS'],
+    [{ GATEPASS_AUDIT_RETENTION_DAYS: '1y' }, 'GATEPASS_AUDIT_RETENTION_DAYS'],
+    [{ GATEPASS_AUDIT_RETENTION_DAYS: '-30' }, 'GATEPASS_AUDIT_RETENTION_DAYS'],
   ])('names the bad variable in %j', (env, name) => {
     const parsed = parseConfig(env);
     expect(parsed.ok).toBe(false);
@@ -66,6 +69,7 @@ describe('configuration on Workers', () => {
         GATEPASS_RATE_HOOKS_PER_MINUTE: 60000,
         GATEPASS_MAX_REVOCATIONS_PER_BROKER: 1_000_000,
         GATEPASS_REQUEST_TIMEOUT_MS: 30_000,
+        GATEPASS_AUDIT_RETENTION_DAYS: 365,
       },
     });
     const missing = parseWorkerConfig({ DB: {}, GATEPASS_KEK: '' });

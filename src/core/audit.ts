@@ -2,7 +2,8 @@
 
 /**
  * Every recorded action. Issuing, refreshing and exchanging hand out credentials; revoking and un-revoking
- * change the revocation list; rotation replaces a broker's signing key; admin keys are who may do the rest.
+ * change the revocation list; rotation replaces a broker's signing key; namespaces, brokers, identity
+ * sources and admin keys are the configuration that decides who may do the rest.
  */
 export const AUDIT_ACTIONS = [
   'credentials.issue',
@@ -11,6 +12,15 @@ export const AUDIT_ACTIONS = [
   'revocations.revoke',
   'revocations.unrevoke',
   'signing_key.rotate',
+  'namespace.create',
+  'namespace.update',
+  'namespace.delete',
+  'broker.create',
+  'broker.update',
+  'broker.delete',
+  'identity_source.create',
+  'identity_source.update',
+  'identity_source.delete',
   'admin_key.create',
   'admin_key.delete',
 ] as const;
@@ -20,12 +30,15 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 /** Who acted when no admin key did: the scheduled job (key rotation). */
 export const SCHEDULER_ACTOR = 'scheduler';
 
+/** Who registered an admin key at start-up: the generated first key, or GATEPASS_ADMIN_TOKEN's. */
+export const STARTUP_ACTOR = 'startup';
+
 /** One event as written. `details` holds jtis, client ids, kids and names: never a token or a secret. */
 export interface AuditEventRecord {
   /** Epoch ms. */
   at: number;
   action: AuditAction;
-  /** An admin key id, `refresh:<presented jti>` or `scheduler`. */
+  /** An admin key id, `refresh:<presented jti>`, `scheduler` or `startup`. */
   actor: string;
   namespaceId: string | null;
   namespace: string | null;

@@ -13,6 +13,7 @@ import { CLOUDFLARE_ACCOUNT, rewriteCloudflareRequest } from './compat.js';
 import type { AppEnv } from './context.js';
 import { apiError, errorStatus, failureBody, renderFailure, success } from './envelope.js';
 import { hasJsonBody, limitJsonDepth, type RateLimits, rateLimit, requestTimeout } from './limits.js';
+import { methodNotAllowed } from './methods.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerBrokerRoutes, registerPublicKeyRoutes } from './routes/brokers.js';
@@ -105,13 +106,24 @@ function newApi() {
   });
 }
 
+/**
+ * Answers that carry credentials or secrets (issued tokens, admin keys) are never to be kept by a browser,
+ * a proxy or a shared cache (RFC 9111 §5.2.2.5). Set before the handler, so refusals carry it too.
+ */
+const noStore: MiddlewareHandler = async (c, next) => {
+  c.header('Cache-Control', 'no-store');
+  await next();
+};
+
 /** The /v1 API, without dependencies: also what the OpenAPI document is generated from. */
 export function createApi({
   rateLimits,
   clock = systemClock,
   hookRatePerMinute = DEFAULT_HOOK_RATE_PER_MINUTE,
 }: ApiOptions = {}) {
+  const brokerPath = '/namespaces/:namespace/brokers/:broker';
   const publicApi = newApi();
+  publicApi.post(`${brokerPath}/credentials/refresh`, noStore);
   registerPublicKeyRoutes(publicApi);
   // The presented token is the credential (see routes/refresh.ts).
   registerRefreshRoutes(publicApi);
@@ -120,8 +132,10 @@ export function createApi({
 
   const adminApi = newApi();
   adminApi.use('*', adminAuth());
+  adminApi.on(['GET', 'POST'], `${brokerPath}/credentials`, noStore);
+  adminApi.post(`${brokerPath}/token-exchange`, noStore);
+  adminApi.post('/admin-keys', noStore);
   // After adminAuth: the buckets are per admin key.
-  const brokerPath = '/namespaces/:namespace/brokers/:broker';
   const issueLimit = rateLimits && rateLimit('issue', rateLimits.issuePerMinute, clock);
   if (issueLimit) {
     adminApi.on(['GET', 'POST'], `${brokerPath}/credentials`, issueLimit);
@@ -161,8 +175,12 @@ export function openApiDocument(api = createApi()) {
       version: API_VERSION,
       description:
         'Issues and revokes broker-scoped JWT credentials for MQTT brokers. Every /v1 route is also served ' +
-        'under the Cloudflare-compatible prefix /client/v4/accounts/{account}/pubsub. Any request taking ' +
-        'longer than GATEPASS_REQUEST_TIMEOUT_MS is answered 503 with the error `timeout`.',
+        'under the Cloudflare-compatible prefixes /client/v4/accounts/{account}/pubsub (as wrangler calls ' +
+        'it) and /client/v4/accounts/{account}/brokers (as Cloudflare’s documentation writes it). Any ' +
+        'request taking longer than GATEPASS_REQUEST_TIMEOUT_MS is answered 503 with the error `timeout`. ' +
+        'A method a path does not serve is answered 405 `method_not_allowed`, with `Allow`. Answers that ' +
+        'carry credentials or secrets (issuing, token exchange, refresh, admin-key creation) are sent with ' +
+        '`Cache-Control: no-store`.',
     },
   });
 }
@@ -241,6 +259,10 @@ export function createApp({
     c.set('services', services);
     await next();
   });
+  app.use(
+    '*',
+    methodNotAllowed(() => app.routes),
+  );
   app.use('*', requestTimeout(requestTimeoutMs));
   app.use('*', limitBody(maxBodyBytes));
   app.use('*', requireJsonBodies);
@@ -252,6 +274,15 @@ export function createApp({
     } catch {
       return c.json({ status: 'unavailable' }, 503);
     }
+  });
+  // Browsers go to the API reference; curl and scripts get where things are.
+  app.get('/', (c) => {
+    c.header('Vary', 'Accept');
+    if (c.req.header('accept')?.includes('text/html')) return c.redirect('/docs', 302);
+    return c.json(
+      success({ name: 'gatepass', version: API_VERSION, docs: '/docs', openapi: '/openapi.json' }),
+      200,
+    );
   });
   app.get('/openapi.json', (c) => c.json(document));
   app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'gatepass API' }));

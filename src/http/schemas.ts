@@ -15,6 +15,7 @@ import { MAX_EXPIRATION_SECONDS, NO_EXPIRATION } from '../core/expiration.js';
 import { resourceNameSchema } from '../core/names.js';
 import { type IssueRequest, MAX_CREDENTIALS_PER_CALL } from '../service/credentials.js';
 import { MAX_FEED_CHANGES, MAX_REVOCATIONS_PER_CALL } from '../service/revocations.js';
+import { queryTopicFilterSchema } from './query-filters.js';
 
 // ---- building blocks
 
@@ -121,6 +122,14 @@ export const NamespaceUpdate = z
   .strictObject({ description: z.string().max(1024) })
   .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('NamespaceUpdate');
+
+export const NamespaceDeleteQuery = z.strictObject({
+  force: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((value) => value === 'true')
+    .openapi({ description: 'true: delete the namespace’s brokers and scoped admin keys with it' }),
+});
 
 export const Broker = z
   .object({
@@ -297,9 +306,9 @@ export const CredentialsQuery = z
     number: integerParameter(1, MAX_CREDENTIALS_PER_CALL).optional(),
     type: credentialType,
     clientid: repeatable(clientIdSchema, MAX_CREDENTIALS_PER_CALL),
-    topicAcl: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
-    pub: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
-    sub: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    topicAcl: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    pub: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    sub: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
     expiration: integerParameter(NO_EXPIRATION, MAX_EXPIRATION_SECONDS).pipe(expirationSeconds).optional(),
   })
   .transform(({ type: _, ...fields }, ctx) => toIssueRequest(fields, ctx));

@@ -26,6 +26,7 @@ export interface WorkerEnv {
   GATEPASS_MAX_REVOCATIONS_PER_BROKER?: string;
   GATEPASS_REQUEST_TIMEOUT_MS?: string;
   GATEPASS_RATE_HOOKS_PER_MINUTE?: string;
+  GATEPASS_AUDIT_RETENTION_DAYS?: string;
 }
 
 /** Workers Logs parses one JSON object a line. */
@@ -72,6 +73,7 @@ async function build(env: WorkerEnv): Promise<Isolate> {
     defaultIssuer: config.GATEPASS_ISSUER,
     keyOverlapSeconds: config.GATEPASS_KEY_OVERLAP,
     maxRevocationsPerBroker: config.GATEPASS_MAX_REVOCATIONS_PER_BROKER,
+    auditRetentionDays: config.GATEPASS_AUDIT_RETENTION_DAYS,
     log,
   });
   await services.adminKeys.bootstrap(config.GATEPASS_ADMIN_TOKEN);

@@ -9,6 +9,7 @@ import { notFound, ServiceError } from '../core/errors.js';
 import { type PublicJwk, toPublicJwk } from '../crypto/keys.js';
 import type { BrokerRecord, NamespaceRecord } from '../store/port.js';
 import { type Actor, accessNamespace, type Permission } from './access.js';
+import { brokerEvent, changedFields, withWireNames } from './audit.js';
 import type { ServiceDeps } from './deps.js';
 import { newSigningKeyRecord } from './keyring.js';
 import { mapPage, type PageRequest, type PageResult, toStorePage } from './paging.js';
@@ -35,6 +36,29 @@ export interface BrokerView extends BrokerRecord {
 
 export function defaultAudience(namespace: string, broker: string): string {
   return `${broker}.${namespace}`;
+}
+
+/** A broker's settings as the audit trail records them, in the API's field names. */
+function auditedSettings({
+  description,
+  expiration,
+  algorithm,
+  defaultTopicAcl,
+  issuer,
+  audience,
+  keyRotationPeriod,
+  maxLifetime,
+}: BrokerRecord): Record<string, unknown> {
+  return withWireNames({
+    description,
+    expiration,
+    algorithm,
+    defaultTopicAcl,
+    issuer,
+    audience,
+    keyRotationPeriod,
+    maxLifetime,
+  });
 }
 
 export function createBrokerService(deps: ServiceDeps) {
@@ -76,9 +100,21 @@ export function createBrokerService(deps: ServiceDeps) {
         createdAt: now,
         modifiedAt: now,
       };
+      const key = await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now);
       const inserted = await store.insertBroker(
         broker,
-        await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now),
+        key,
+        brokerEvent(
+          'broker.create',
+          actor.keyId,
+          now,
+          { namespace, broker },
+          {
+            id,
+            ...auditedSettings(broker),
+            kid: key.kid,
+          },
+        ),
       );
       if (!inserted) {
         throw new ServiceError(
@@ -107,15 +143,35 @@ export function createBrokerService(deps: ServiceDeps) {
       changes: BrokerSettings,
     ): Promise<BrokerView> {
       const { namespace, broker } = await access(actor, namespaceName, brokerName, 'write');
-      const updated = await store.updateBroker(broker.id, { ...changes, modifiedAt: clock() });
+      const now = clock();
+      const audit = brokerEvent(
+        'broker.update',
+        actor.keyId,
+        now,
+        { namespace, broker },
+        {
+          // A setting given as undefined is left as it is, by the store too.
+          changes: changedFields(
+            auditedSettings(broker),
+            auditedSettings({
+              ...broker,
+              ...Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined)),
+            }),
+          ),
+        },
+      );
+      const updated = await store.updateBroker(broker.id, { ...changes, modifiedAt: now }, audit);
       if (!updated) throw notFound('broker');
       brokerChanges?.brokerChanged(broker.id);
       return view(namespace)(updated);
     },
 
     async delete(actor: Actor, namespaceName: string, brokerName: string): Promise<void> {
-      const { broker } = await access(actor, namespaceName, brokerName, 'write');
-      await store.deleteBroker(broker.id);
+      const { namespace, broker } = await access(actor, namespaceName, brokerName, 'write');
+      await store.deleteBroker(
+        broker.id,
+        brokerEvent('broker.delete', actor.keyId, clock(), { namespace, broker }, { id: broker.id }),
+      );
       brokerChanges?.brokerChanged(broker.id);
     },
 

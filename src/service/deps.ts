@@ -34,4 +34,6 @@ export interface ServiceDeps {
   maxRevocationsPerBroker?: number;
   /** Told of broker, key and revocation changes; createServices points it at the webhooks' verifiers. */
   brokerChanges?: BrokerChangeListener;
+  /** Days the scheduled job keeps audit events (GATEPASS_AUDIT_RETENTION_DAYS); 0 or omitted: forever. */
+  auditRetentionDays?: number;
 }

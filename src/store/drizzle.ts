@@ -16,28 +16,18 @@ import {
   lt,
   lte,
   max,
-  ne,
-  not,
   notExists,
-  or,
   type SQL,
   sql,
   type Table,
 } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
 import type { BaseSQLiteDatabase, SQLiteTable } from 'drizzle-orm/sqlite-core';
-import type { TopicAcl } from '../core/claims.js';
 import { auditInsert, createAuditStore } from './drizzle-audit.js';
+import { createConfigurationStore, toBroker } from './drizzle-configuration.js';
 import { createIdentitySourceStore } from './drizzle-identity-sources.js';
-import type {
-  AdminKeyRecord,
-  BrokerRecord,
-  IssuedCredentialRecord,
-  NamespaceRecord,
-  RevocationRecord,
-  SigningKeyRecord,
-  Store,
-} from './port.js';
+import { insertRowWhere as insertRowWhereIn, total } from './drizzle-sql.js';
+import type { IssuedCredentialRecord, RevocationRecord, SigningKeyRecord, Store } from './port.js';
 import * as schema from './schema.js';
 
 export type GatepassDatabase = BaseSQLiteDatabase<'sync' | 'async', unknown, typeof schema>;
@@ -59,145 +49,25 @@ function chunkRows<T>(table: Table, rows: T[]): T[][] {
   return chunk(rows, Math.floor(MAX_BOUND_PARAMETERS / Object.keys(getTableColumns(table)).length));
 }
 
-/** Both drivers report a violated UNIQUE or PRIMARY KEY constraint in the message (sometimes of the cause). */
-function isUniqueViolation(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if (/UNIQUE constraint failed|PRIMARYKEY|SQLITE_CONSTRAINT_UNIQUE/i.test(e.message)) return true;
-  }
-  return false;
-}
-
-type BrokerRow = typeof schema.brokers.$inferSelect;
 type SigningKeyRow = typeof schema.signingKeys.$inferSelect;
-
-function toBroker(row: BrokerRow): BrokerRecord {
-  return { ...row, defaultTopicAcl: JSON.parse(row.defaultTopicAcl) as TopicAcl };
-}
 
 function toSigningKey(row: SigningKeyRow): SigningKeyRecord {
   return { ...row, publicJwk: JSON.parse(row.publicJwk) };
 }
 
 export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomically): Store {
-  const { namespaces, brokers, signingKeys, issuedCredentials, revocations, revocationEvents, adminKeys } =
-    schema;
+  const { namespaces, brokers, signingKeys, issuedCredentials, revocations, revocationEvents } = schema;
 
-  function selectAdminKeyListings() {
-    return db
-      .select({ ...getTableColumns(adminKeys), namespaceName: namespaces.name })
-      .from(adminKeys)
-      .leftJoin(namespaces, eq(adminKeys.namespaceId, namespaces.id))
-      .$dynamic();
-  }
-
-  async function total(query: Promise<Array<{ value: number }>>): Promise<number> {
-    const [row] = await query;
-    return row?.value ?? 0;
-  }
-
-  /**
-   * `INSERT INTO table SELECT <row> WHERE condition`: the row is written only if the condition holds when
-   * the statement runs, so a batch can make a later write depend on an earlier one (D1 has no BEGIN).
-   */
-  function insertRowWhere(table: SQLiteTable, row: Record<string, unknown>, condition: SQL | undefined) {
-    // Every column, in the table's order: the order drizzle names them in `INSERT INTO table (...)`.
-    const values = Object.entries(getTableColumns(table)).map(([key, column]) => {
-      const value = row[key];
-      return value === undefined || value === null ? sql`null` : sql.param(value, column);
-    });
-    return db.insert(table).select(sql`select ${sql.join(values, sql`, `)} where ${condition}`);
-  }
+  const insertRowWhere = (table: SQLiteTable, row: Record<string, unknown>, condition: SQL | undefined) =>
+    insertRowWhereIn(db, table, row, condition);
 
   return {
-    ...createIdentitySourceStore(db),
+    ...createConfigurationStore(db, runAtomically),
+    ...createIdentitySourceStore(db, runAtomically),
     ...createAuditStore(db),
 
     async ping() {
       await db.select({ value: count() }).from(namespaces).limit(1);
-    },
-
-    async insertNamespace(namespace: NamespaceRecord) {
-      const inserted = await db
-        .insert(namespaces)
-        .values(namespace)
-        .onConflictDoNothing()
-        .returning({ id: namespaces.id });
-      return inserted.length === 1;
-    },
-    async findNamespace(name) {
-      const [row] = await db.select().from(namespaces).where(eq(namespaces.name, name)).limit(1);
-      return row;
-    },
-    async listNamespaces({ offset, limit }, only) {
-      const where = only === undefined ? undefined : eq(namespaces.id, only);
-      const items = await db
-        .select()
-        .from(namespaces)
-        .where(where)
-        .orderBy(asc(namespaces.name))
-        .limit(limit)
-        .offset(offset);
-      return { items, total: await total(db.select({ value: count() }).from(namespaces).where(where)) };
-    },
-    async updateNamespace(id, description, modifiedAt) {
-      const [row] = await db
-        .update(namespaces)
-        .set({ description, modifiedAt })
-        .where(eq(namespaces.id, id))
-        .returning();
-      return row;
-    },
-    async deleteNamespace(id) {
-      await db.delete(namespaces).where(eq(namespaces.id, id));
-    },
-
-    async insertBroker(broker, key) {
-      try {
-        await runAtomically([
-          db.insert(brokers).values({ ...broker, defaultTopicAcl: JSON.stringify(broker.defaultTopicAcl) }),
-          db.insert(signingKeys).values({ ...key, publicJwk: JSON.stringify(key.publicJwk) }),
-        ]);
-        return true;
-      } catch (error) {
-        if (isUniqueViolation(error)) return false;
-        throw error;
-      }
-    },
-    async findBroker(namespaceId, name) {
-      const [row] = await db
-        .select()
-        .from(brokers)
-        .where(and(eq(brokers.namespaceId, namespaceId), eq(brokers.name, name)))
-        .limit(1);
-      return row && toBroker(row);
-    },
-    async listBrokers(namespaceId, { offset, limit }) {
-      const where = eq(brokers.namespaceId, namespaceId);
-      const rows = await db
-        .select()
-        .from(brokers)
-        .where(where)
-        .orderBy(asc(brokers.name))
-        .limit(limit)
-        .offset(offset);
-      return {
-        items: rows.map(toBroker),
-        total: await total(db.select({ value: count() }).from(brokers).where(where)),
-      };
-    },
-    async updateBroker(id, { defaultTopicAcl, ...changes }) {
-      const [row] = await db
-        .update(brokers)
-        .set({
-          ...changes,
-          ...(defaultTopicAcl === undefined ? {} : { defaultTopicAcl: JSON.stringify(defaultTopicAcl) }),
-        })
-        .where(eq(brokers.id, id))
-        .returning();
-      return row && toBroker(row);
-    },
-    async deleteBroker(id) {
-      await db.delete(brokers).where(eq(brokers.id, id));
     },
 
     async listSigningKeys(brokerId) {
@@ -466,41 +336,6 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         .where(and(eq(revocationEvents.brokerId, brokerId), gt(revocationEvents.seq, afterSeq)))
         .orderBy(asc(revocationEvents.seq))
         .limit(limit);
-    },
-
-    async insertAdminKey(key: AdminKeyRecord) {
-      // Two instances bootstrapping the same configured key at once insert the same hash: one wins, fine.
-      await db.insert(adminKeys).values(key).onConflictDoNothing({ target: adminKeys.secretHash });
-    },
-    async findAdminKeyByHash(secretHash) {
-      const [row] = await db.select().from(adminKeys).where(eq(adminKeys.secretHash, secretHash)).limit(1);
-      return row;
-    },
-    async findAdminKey(id) {
-      const [row] = await selectAdminKeyListings().where(eq(adminKeys.id, id)).limit(1);
-      return row;
-    },
-    async listAdminKeys({ offset, limit }) {
-      const items = await selectAdminKeyListings()
-        .orderBy(asc(adminKeys.createdAt), asc(adminKeys.id))
-        .limit(limit)
-        .offset(offset);
-      return { items, total: await total(db.select({ value: count() }).from(adminKeys)) };
-    },
-    async deleteAdminKey(id) {
-      const globalWriter = and(isNull(adminKeys.namespaceId), eq(adminKeys.permission, 'write'));
-      const otherGlobalWriters = db
-        .select({ id: adminKeys.id })
-        .from(adminKeys)
-        .where(and(globalWriter, ne(adminKeys.id, id)));
-      const deleted = await db
-        .delete(adminKeys)
-        .where(and(eq(adminKeys.id, id), or(not(globalWriter!), exists(otherGlobalWriters))))
-        .returning({ id: adminKeys.id });
-      return deleted.length === 1;
-    },
-    async countAdminKeys() {
-      return total(db.select({ value: count() }).from(adminKeys));
     },
   };
 }

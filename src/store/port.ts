@@ -185,20 +185,37 @@ export interface Store {
   /** Cheap round trip that fails when the database is unusable. */
   ping(): Promise<void>;
 
+  // Configuration changes write their audit event in the same transaction, and only when the change happens.
+
   /** Returns false when the name is taken. */
-  insertNamespace(namespace: NamespaceRecord): Promise<boolean>;
+  insertNamespace(namespace: NamespaceRecord, audit: AuditEventRecord): Promise<boolean>;
   findNamespace(name: string): Promise<NamespaceRecord | undefined>;
   /** `only`: restrict to one namespace id (a scoped admin key). */
   listNamespaces(page: Page, only?: string): Promise<Paged<NamespaceRecord>>;
-  updateNamespace(id: string, description: string, modifiedAt: number): Promise<NamespaceRecord | undefined>;
-  deleteNamespace(id: string): Promise<void>;
+  updateNamespace(
+    id: string,
+    description: string,
+    modifiedAt: number,
+    audit: AuditEventRecord,
+  ): Promise<NamespaceRecord | undefined>;
+  /**
+   * Deletes the namespace, and with `force` its brokers (their keys, records, revocations and identity
+   * sources) and the admin keys scoped to it. Without `force`, writes nothing and returns false while the
+   * namespace has brokers (checked in the same statement as the delete). The audit event's details gain
+   * `brokers` and `admin_keys`: the names and ids the cascade removed.
+   */
+  deleteNamespace(id: string, options: { force: boolean; audit: AuditEventRecord }): Promise<boolean>;
 
   /** Inserts a broker with its first signing key, atomically. Returns false when the name is taken. */
-  insertBroker(broker: BrokerRecord, key: SigningKeyRecord): Promise<boolean>;
+  insertBroker(broker: BrokerRecord, key: SigningKeyRecord, audit: AuditEventRecord): Promise<boolean>;
   findBroker(namespaceId: string, name: string): Promise<BrokerRecord | undefined>;
   listBrokers(namespaceId: string, page: Page): Promise<Paged<BrokerRecord>>;
-  updateBroker(id: string, changes: BrokerChanges): Promise<BrokerRecord | undefined>;
-  deleteBroker(id: string): Promise<void>;
+  updateBroker(
+    id: string,
+    changes: BrokerChanges,
+    audit: AuditEventRecord,
+  ): Promise<BrokerRecord | undefined>;
+  deleteBroker(id: string, audit: AuditEventRecord): Promise<void>;
 
   /** Newest first; the first key without `retiredAt` signs. */
   listSigningKeys(brokerId: string): Promise<SigningKeyRecord[]>;
@@ -262,16 +279,21 @@ export interface Store {
   listRevocationEvents(brokerId: string, afterSeq: number, limit: number): Promise<RevocationEvent[]>;
 
   /** Returns false when the broker has a source of that name already. */
-  insertIdentitySource(source: IdentitySourceRecord): Promise<boolean>;
+  insertIdentitySource(source: IdentitySourceRecord, audit: AuditEventRecord): Promise<boolean>;
   findIdentitySource(brokerId: string, name: string): Promise<IdentitySourceRecord | undefined>;
   /** By name. */
   listIdentitySources(brokerId: string, page: Page): Promise<Paged<IdentitySourceRecord>>;
   /** The broker's JWT sources whose issuer is `issuer`, by name, at most `limit`. */
   findJwtSourcesByIssuer(brokerId: string, issuer: string, limit: number): Promise<IdentitySourceRecord[]>;
-  updateIdentitySource(id: string, changes: IdentitySourceChanges): Promise<IdentitySourceRecord | undefined>;
-  deleteIdentitySource(id: string): Promise<void>;
+  updateIdentitySource(
+    id: string,
+    changes: IdentitySourceChanges,
+    audit: AuditEventRecord,
+  ): Promise<IdentitySourceRecord | undefined>;
+  deleteIdentitySource(id: string, audit: AuditEventRecord): Promise<void>;
 
-  insertAdminKey(key: AdminKeyRecord): Promise<void>;
+  /** Idempotent on the secret: a key whose hash is stored already is not inserted again, nor audited. */
+  insertAdminKey(key: AdminKeyRecord, audit: AuditEventRecord): Promise<void>;
   findAdminKeyByHash(secretHash: string): Promise<AdminKeyRecord | undefined>;
   findAdminKey(id: string): Promise<AdminKeyListing | undefined>;
   listAdminKeys(page: Page): Promise<Paged<AdminKeyListing>>;
@@ -280,10 +302,11 @@ export interface Store {
    * out), in one statement so that two concurrent deletes cannot both pass the check. Returns false when
    * it refused.
    */
-  deleteAdminKey(id: string): Promise<boolean>;
+  deleteAdminKey(id: string, audit: AuditEventRecord): Promise<boolean>;
   countAdminKeys(): Promise<number>;
 
-  insertAuditEvent(event: AuditEventRecord): Promise<void>;
   /** Newest first. */
   listAuditEvents(filter: AuditFilter, page: Page): Promise<Paged<AuditEvent>>;
+  /** Deletes at most `limit` events older than `before` (epoch ms); returns how many. */
+  deleteAuditEventsBefore(before: number, limit: number): Promise<number>;
 }

@@ -168,7 +168,10 @@ export const auditEvents = sqliteTable(
     /** Epoch ms. */
     at: integer('at', { mode: 'number' }).notNull(),
     action: text('action').notNull(),
-    /** The admin key id; `refresh:<jti>` for a refresh (the presented token), `scheduler` for the job. */
+    /**
+     * The admin key id; `refresh:<jti>` for a refresh (the presented token), `scheduler` for the job,
+     * `startup` for the admin key registered at start-up.
+     */
     actor: text('actor').notNull(),
     /** null: above any one namespace (global admin keys, the scheduled job's totals). */
     namespaceId: text('namespace_id'),

@@ -192,6 +192,7 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
         revocations_pruned: 0,
         credentials_pruned: 0,
         events_pruned: 0,
+        audit_events_pruned: 0,
       });
     });
 
@@ -235,9 +236,17 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       );
     });
 
-    it('serves the same API under the Cloudflare-compatible prefix', async () => {
-      const result = await ok('GET', `/client/v4/accounts/any/pubsub/namespaces/${NS}/brokers/${BROKER}`);
-      expect(result).toMatchObject({ name: BROKER, namespace: NS });
+    it('serves the same API under the Cloudflare-compatible prefixes, wrangler’s and the documented one', async () => {
+      for (const prefix of ['pubsub', 'brokers']) {
+        const result = await ok(
+          'GET',
+          `/client/v4/accounts/any/${prefix}/namespaces/${NS}/brokers/${BROKER}`,
+        );
+        expect(result).toMatchObject({ name: BROKER, namespace: NS });
+      }
+      const wrongMethod = await call('PUT', `/client/v4/accounts/any/brokers/namespaces/${NS}`);
+      expectError(wrongMethod, 405, 'method_not_allowed');
+      expect(wrongMethod.headers.get('allow')).toBe('DELETE, GET, HEAD, PATCH');
     });
 
     it('keeps a namespace-scoped admin key inside its namespace: elsewhere is 404', async () => {
@@ -297,6 +306,43 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       expectError(await exchange('red'), 401, 'invalid_audience');
       await ok('DELETE', `${sources}/contract-jwt`);
       expectError(await exchange('red'), 401, 'untrusted_issuer');
+    });
+
+    it('audits configuration changes with the change; deletes a namespace with brokers only when forced', async () => {
+      const ns = 'contract-config';
+      await ok('POST', '/v1/namespaces', { json: { name: ns, description: 'a' } });
+      await ok('PATCH', `/v1/namespaces/${ns}`, { json: { description: 'b' } });
+      await ok('POST', `/v1/namespaces/${ns}/brokers`, { json: { name: 'b1', expiration: 60 } });
+      await ok('PATCH', `/v1/namespaces/${ns}/brokers/b1`, { json: { expiration: 120 } });
+      const key = await ok('POST', '/v1/admin-keys', {
+        json: { name: 'cfg', namespace: ns, permission: 'read' },
+      });
+      expectError(await call('DELETE', `/v1/namespaces/${ns}`), 409, 'conflict');
+      expect(await ok('GET', `/v1/namespaces/${ns}/brokers/b1`)).toMatchObject({ expiration: 120 });
+      await ok('DELETE', `/v1/namespaces/${ns}?force=true`);
+      expectError(await call('GET', `/v1/namespaces/${ns}`), 404, 'not_found');
+
+      const events: Array<{ action: string; details: Record<string, unknown> }> = await ok(
+        'GET',
+        `/v1/audit?namespace=${ns}&per_page=100`,
+      );
+      expect(events.map((event) => event.action).reverse()).toEqual([
+        'namespace.create',
+        'namespace.update',
+        'broker.create',
+        'broker.update',
+        'admin_key.create',
+        'namespace.delete',
+      ]);
+      expect(events[0]!.details).toEqual({
+        id: expect.any(String),
+        force: true,
+        brokers: ['b1'],
+        admin_keys: [key.id],
+      });
+      expect(events.find((event) => event.action === 'broker.update')!.details).toEqual({
+        changes: { expiration: { old: 60, new: 120 } },
+      });
     });
 
     it('reports healthy', async () => {

@@ -36,7 +36,7 @@ interface Request extends CallOptions {
 }
 
 /** A 400 names the field at fault (null: the body as a whole); other statuses carry no field. */
-type Expected = { status: 400; field: string | null } | { status: 401 | 403 | 404 | 409 | 413 | 415 };
+type Expected = { status: 400; field: string | null } | { status: 401 | 403 | 404 | 405 | 409 | 413 | 415 };
 
 type Row = { name: string } & Request & Expected;
 
@@ -53,7 +53,7 @@ function bad(
 }
 
 function fails(
-  status: 401 | 403 | 404 | 409 | 413 | 415,
+  status: 401 | 403 | 404 | 405 | 409 | 413 | 415,
   name: string,
   method: Method,
   path: string,
@@ -301,11 +301,18 @@ for (const [method, template, json] of pathRoutes) {
 fails(404, 'unknown namespace', 'GET', '/v1/namespaces/nowhere');
 fails(404, 'unknown broker', 'GET', `${ns}/brokers/nothing`);
 fails(404, 'an unknown route', 'GET', '/v1/nothing');
-fails(404, 'an unsupported method', 'PUT', '/v1/namespaces', { json: { name: 'fresh' } });
+fails(405, 'an unsupported method', 'PUT', '/v1/namespaces', { json: { name: 'fresh' } });
+fails(405, 'an unsupported method, without a key', 'PATCH', '/v1/admin-keys', { token: null });
+fails(405, 'an unsupported method, with a body of another type', 'PUT', broker, raw('x', 'text/plain'));
 fails(404, 'a trailing slash', 'GET', '/v1/namespaces/home/');
 
 // -- namespaces
 fails(409, 'a duplicate namespace name', 'POST', '/v1/namespaces', { json: { name: 'home' } });
+fails(409, 'deleting a namespace that still has brokers', 'DELETE', ns);
+fails(409, 'deleting a namespace that still has brokers, force=false', 'DELETE', `${ns}?force=false`);
+bad('force that is not true or false', 'DELETE', `${ns}?force=yes`, 'force');
+bad('force given twice', 'DELETE', `${ns}?force=true&force=true`, 'force');
+bad('an unknown query parameter on a delete', 'DELETE', `${ns}?cascade=true`, 'cascade');
 bad('no name', 'POST', '/v1/namespaces', 'name', { json: { description: 'x' } });
 bad('a description that is null', 'POST', '/v1/namespaces', 'description', {
   json: { name: 'fresh', description: null },
@@ -446,6 +453,16 @@ for (const [what, filter] of filters) {
   bad(`a topicAcl filter ${what}`, 'GET', `${credentials}?${query('topicAcl', [filter])}`, 'topicAcl.0');
   bad(`a sub filter ${what}`, 'GET', `${credentials}?${query('sub', ['ok', filter])}`, 'sub.1');
 }
+// What an unencoded '#' leaves of `topicAcl="#"` and `pub="a/#"` in the query form: an unclosed quote.
+bad('an unclosed double quote', 'GET', `${credentials}?topicAcl=%22`, 'topicAcl.0');
+bad('an unclosed double quote after a level', 'GET', `${credentials}?pub=%22a/`, 'pub.0');
+bad('a quoted empty filter', 'GET', `${credentials}?sub=%22%22`, 'sub.0');
+bad(
+  'a quoted filter that is not one',
+  'GET',
+  `${credentials}?${query('topicAcl', ['"a/#/b"'])}`,
+  'topicAcl.0',
+);
 bad('a filter with a lone surrogate', 'POST', credentials, 'topicAcl.0', {
   json: { topicAcl: ['a/\udfff'] },
 });
@@ -852,7 +869,12 @@ function credentialsQueryIsValid(pairs: Array<[string, string]>): boolean {
   const clientid = values.get('clientid') ?? [];
   if (clientid.length > 100 || !clientid.every((id) => CLIENT_ID.test(id))) return false;
   if (distinct(clientid) !== clientid.length) return false;
-  const [both, pub, sub] = (['topicAcl', 'pub', 'sub'] as const).map((key) => values.get(key) ?? []);
+  // A double-quoted filter is the filter inside the quotes; an opening quote never closed is refused.
+  const unquoted = (value: string) =>
+    value.startsWith('"') ? (value.length >= 2 && value.endsWith('"') ? value.slice(1, -1) : '') : value;
+  const [both, pub, sub] = (['topicAcl', 'pub', 'sub'] as const).map((key) =>
+    (values.get(key) ?? []).map(unquoted),
+  );
   if (![both, pub, sub].every(isFilterList)) return false;
   return distinct([...both!, ...pub!]) <= 32 && distinct([...both!, ...sub!]) <= 32;
 }
@@ -986,6 +1008,7 @@ const queryValue = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 10 }),
   fc.integer({ min: -3, max: 105 }).map(String),
   fc.constantFrom('', '1e2', '1.5', ' 5', '-0', '+5', 'TOKEN', 'PASSWORD', '-1', String(MAX_EXPIRATION + 1)),
+  fc.constantFrom('"#"', '"', '""', '"a/+"', '"a', 'a"'),
 );
 const queryPairs = fc.array(
   fc.tuple(

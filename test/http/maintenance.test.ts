@@ -18,6 +18,7 @@ const ZERO = {
   revocations_pruned: 0,
   credentials_pruned: 0,
   events_pruned: 0,
+  audit_events_pruned: 0,
 };
 
 /** A server with a clock the test moves, and no scheduler: the job runs when the test says. */
@@ -238,6 +239,7 @@ describe('pruning', () => {
       revocations_pruned: 1,
       credentials_pruned: 3,
       events_pruned: 2,
+      audit_events_pruned: 0,
     });
     expect(await t.run()).toEqual(ZERO);
 
@@ -251,6 +253,68 @@ describe('pruning', () => {
     ]);
     const longList = await t.server.call('GET', '/v1/namespaces/home/brokers/long/revocations');
     expect(longList.body.result).toHaveLength(1);
+  });
+});
+
+describe('audit retention', () => {
+  /** Audit events as the file holds them, oldest first. */
+  function auditTimes(dbPath: string): number[] {
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      return (db.prepare('select at from audit_events order by seq').all() as Array<{ at: number }>).map(
+        (row) => row.at,
+      );
+    } finally {
+      db.close();
+    }
+  }
+
+  it('prunes events older than GATEPASS_AUDIT_RETENTION_DAYS, however many, and keeps the rest', async () => {
+    const t = await clockedServer({ GATEPASS_AUDIT_RETENTION_DAYS: '30' });
+    try {
+      const start = t.clock.now;
+      await createBroker(t.server, 'home', 'sensors');
+      // A long trail from before the retention: more than one statement's worth, written beside the server.
+      const db = new Database(t.server.dbPath);
+      const insert = db.prepare(
+        `insert into audit_events (at, action, actor, namespace_id, namespace, broker_id, broker, details)
+         values (?, 'credentials.issue', 'someone', null, null, null, null, '{}')`,
+      );
+      db.transaction(() => {
+        for (let i = 0; i < 2_500; i++) insert.run(start - 40 * DAY * 1000 + i);
+      })();
+      db.close();
+      const before = auditTimes(t.server.dbPath).length;
+
+      t.advance(29 * DAY);
+      await t.issue('sensors');
+      expect(await t.run()).toEqual({ ...ZERO, audit_events_pruned: 2_500 });
+      expect(auditTimes(t.server.dbPath)).toHaveLength(before + 1 - 2_500);
+
+      // 31 days after the start: the namespace, broker and first key events go; the issue stays.
+      t.advance(2 * DAY);
+      const pruned = (await t.run()).audit_events_pruned;
+      expect(pruned).toBe(before - 2_500);
+      const left = auditTimes(t.server.dbPath);
+      expect(left).toEqual([start + 29 * DAY * 1000]);
+      expect((await t.run()).audit_events_pruned).toBe(0);
+    } finally {
+      await t.server.destroy();
+    }
+  });
+
+  it('keeps every event with GATEPASS_AUDIT_RETENTION_DAYS=0', async () => {
+    const t = await clockedServer({ GATEPASS_AUDIT_RETENTION_DAYS: '0' });
+    try {
+      await createBroker(t.server, 'home', 'sensors');
+      const before = auditTimes(t.server.dbPath).length;
+      expect(before).toBeGreaterThan(0);
+      t.advance(20 * 365 * DAY);
+      expect(await t.run()).toEqual(ZERO);
+      expect(auditTimes(t.server.dbPath)).toHaveLength(before);
+    } finally {
+      await t.server.destroy();
+    }
   });
 });
 

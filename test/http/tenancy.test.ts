@@ -288,7 +288,10 @@ describe('admin keys', () => {
     await createBroker(server, 'doomed', 'gone');
     const doomed = await createKey({ name: 'doomed-rw', namespace: 'doomed', permission: 'write' });
     expect((await server.call('GET', '/v1/namespaces/doomed', { token: doomed.key })).status).toBe(200);
-    expect((await server.call('DELETE', '/v1/namespaces/doomed')).status).toBe(200);
+    // Not while it has a broker, unless forced.
+    expect((await server.call('DELETE', '/v1/namespaces/doomed')).status).toBe(409);
+    expect((await server.call('GET', '/v1/namespaces/doomed', { token: doomed.key })).status).toBe(200);
+    expect((await server.call('DELETE', '/v1/namespaces/doomed?force=true')).status).toBe(200);
     expect((await server.call('GET', '/v1/namespaces', { token: doomed.key })).status).toBe(401);
     expect((await listKeys()).map((key) => key.id)).not.toContain(doomed.id);
     // A namespace created again under the same name is a new tenant: the old key does not come back.

@@ -2,6 +2,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Api } from '../context.js';
 import { success } from '../envelope.js';
+import { mangledFilterWarnings } from '../query-filters.js';
 import { BrokerParams, Credentials, CredentialsBody, CredentialsQuery } from '../schemas.js';
 import { adminSecurity, errorResponses, jsonBody, jsonResponse, writeErrors } from './common.js';
 
@@ -19,7 +20,10 @@ export function registerCredentialRoutes(api: Api) {
       path,
       tags,
       summary: 'Issue credentials (query form, as Cloudflare Pub/Sub)',
-      description,
+      description:
+        `${description} Filters may be double-quoted (\`topicAcl="#"\`, as Cloudflare’s examples write it). ` +
+        'Encode the query: an unencoded `+` arrives as a space and an unencoded `#` is never sent; ' +
+        '`messages` warns about a filter with a space or an empty last level.',
       security: adminSecurity,
       request: { params: BrokerParams, query: CredentialsQuery },
       responses: {
@@ -29,13 +33,9 @@ export function registerCredentialRoutes(api: Api) {
     }),
     async (c) => {
       const { namespace, broker } = c.req.valid('param');
-      const issued = await c.var.services.credentials.issue(
-        c.get('actor'),
-        namespace,
-        broker,
-        c.req.valid('query'),
-      );
-      return c.json(success(issued), 200);
+      const request = c.req.valid('query');
+      const issued = await c.var.services.credentials.issue(c.get('actor'), namespace, broker, request);
+      return c.json({ ...success(issued), messages: mangledFilterWarnings(request.topicAcl) }, 200);
     },
   );
 
