@@ -3,7 +3,7 @@
 /**
  * Every recorded action. Issuing, refreshing and exchanging hand out credentials; revoking and un-revoking
  * change the revocation list; rotation replaces a broker's signing key; namespaces, brokers, identity
- * sources and admin keys are the configuration that decides who may do the rest.
+ * sources, revocation sinks and admin keys are the configuration that decides who may do the rest.
  */
 export const AUDIT_ACTIONS = [
   'credentials.issue',
@@ -21,6 +21,9 @@ export const AUDIT_ACTIONS = [
   'identity_source.create',
   'identity_source.update',
   'identity_source.delete',
+  'revocation_sink.create',
+  'revocation_sink.update',
+  'revocation_sink.delete',
   'admin_key.create',
   'admin_key.delete',
 ] as const;

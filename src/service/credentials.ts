@@ -67,7 +67,10 @@ export interface SignedGrant {
  */
 export type SignAndRecord = (request: SignAndRecordRequest) => Promise<SignedGrant[]>;
 
-export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: Keyring): SignAndRecord {
+export function createCredentialSigner(
+  { store, newId, brokerChanges }: ServiceDeps,
+  keyring: Keyring,
+): SignAndRecord {
   return async ({ broker, grants, issuedAt, issuedBy, record, audit }) => {
     const key = await keyring.currentSigningKey(broker);
     const claims = grants.map(
@@ -104,6 +107,7 @@ export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: K
       }),
     );
     await (record ?? ((rows) => store.insertIssuedCredentials(rows, audit?.(rows))))(records);
+    brokerChanges?.credentialsIssued(broker.id);
     return claims.map((claim, i) => ({ token: tokens[i]!, claims: claim }));
   };
 }

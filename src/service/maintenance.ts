@@ -1,5 +1,5 @@
-// The scheduled job: signing-key rotation, removal of retired keys, pruning after tokens expire, and the
-// audit trail's retention.
+// The scheduled job: signing-key rotation, removal of retired keys, delivery to revocation sinks, pruning
+// after tokens expire, and the audit trail's retention.
 import { SCHEDULER_ACTOR } from '../core/audit.js';
 import { toEpochSeconds } from '../core/clock.js';
 import { retiredKeyRemoveAfter, shorterLimit } from '../core/expiration.js';
@@ -8,6 +8,7 @@ import { type Actor, requireGlobal } from './access.js';
 import { brokerEvent } from './audit.js';
 import type { ServiceDeps } from './deps.js';
 import { newSigningKeyRecord } from './keyring.js';
+import type { SinkDelivery } from './sink-delivery.js';
 
 /** How long a retired key stays published for tokens without `exp`, unless configured otherwise. */
 export const DEFAULT_KEY_OVERLAP_SECONDS = 7 * 24 * 3600;
@@ -34,9 +35,12 @@ export interface MaintenanceCounts {
   credentialsPruned: number;
   eventsPruned: number;
   auditEventsPruned: number;
+  /** Changes delivered to revocation sinks, and sinks whose delivery failed (they are retried with backoff). */
+  sinkChangesDelivered: number;
+  sinksFailed: number;
 }
 
-export function createMaintenanceService(deps: ServiceDeps) {
+export function createMaintenanceService(deps: ServiceDeps, sinks: SinkDelivery) {
   const {
     store,
     keyEncryptionKey,
@@ -130,6 +134,8 @@ export function createMaintenanceService(deps: ServiceDeps) {
     const removedFrom = await store.deleteRemovableSigningKeys(now);
     for (const brokerId of new Set(removedFrom)) brokerChanges?.brokerChanged(brokerId);
     const keysRemoved = removedFrom.length;
+    // Before pruning: a sink that lags gets the changes while they are still in the log.
+    const delivery = await sinks.deliver();
     const expiredBefore = toEpochSeconds(now) - EXPIRY_GRACE_SECONDS;
     const eventsPruned = await store.deleteExpiredRevocationEvents(expiredBefore);
     const revocationsPruned = await store.deleteExpiredRevocations(expiredBefore);
@@ -142,6 +148,8 @@ export function createMaintenanceService(deps: ServiceDeps) {
       credentialsPruned,
       eventsPruned,
       auditEventsPruned,
+      sinkChangesDelivered: delivery.delivered,
+      sinksFailed: delivery.failed,
     };
     log?.({
       level: 'info',

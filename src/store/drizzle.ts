@@ -26,6 +26,7 @@ import type { BaseSQLiteDatabase, SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { auditInsert, createAuditStore } from './drizzle-audit.js';
 import { createConfigurationStore, toBroker } from './drizzle-configuration.js';
 import { createIdentitySourceStore } from './drizzle-identity-sources.js';
+import { createRevocationSinkStore } from './drizzle-revocation-sinks.js';
 import { insertRowWhere as insertRowWhereIn, total } from './drizzle-sql.js';
 import type { IssuedCredentialRecord, RevocationRecord, SigningKeyRecord, Store } from './port.js';
 import * as schema from './schema.js';
@@ -64,6 +65,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
   return {
     ...createConfigurationStore(db, runAtomically),
     ...createIdentitySourceStore(db, runAtomically),
+    ...createRevocationSinkStore(db, runAtomically),
     ...createAuditStore(db),
 
     async ping() {
