@@ -36,7 +36,7 @@ export function createServices(serviceDeps: ServiceDeps) {
     revocations: createRevocationService(deps, brokers),
     adminKeys: createAdminKeyService(deps),
     identitySources: createIdentitySourceService(deps, brokers),
-    revocationSinks: createRevocationSinkService(deps, brokers),
+    revocationSinks: createRevocationSinkService(deps, brokers, sinkDelivery),
     tokenExchange: createTokenExchangeService(deps, brokers, createCredentialSigner(deps, keyring)),
     audit: createAuditService(deps),
     /** The broker webhooks' verifiers (src/http/routes/hooks.ts). */

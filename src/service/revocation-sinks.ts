@@ -22,6 +22,7 @@ import { brokerEvent, changedFields, withWireNames } from './audit.js';
 import type { BrokerService } from './brokers.js';
 import type { ServiceDeps } from './deps.js';
 import { mapPage, type PageRequest, type PageResult, toStorePage } from './paging.js';
+import type { SinkDelivery } from './sink-delivery.js';
 
 export const DEFAULT_SINK_TIMEOUT_MS = 5000;
 export const MIN_SINK_TIMEOUT_MS = 100;
@@ -135,7 +136,11 @@ function hint(secret: string): string {
   return secret.slice(-HINT_LENGTH);
 }
 
-export function createRevocationSinkService(deps: ServiceDeps, brokers: BrokerService) {
+export function createRevocationSinkService(
+  deps: ServiceDeps,
+  brokers: BrokerService,
+  delivery: Pick<SinkDelivery, 'sinkChanged'>,
+) {
   const { store, clock, newId, keyEncryptionKey } = deps;
 
   async function find(broker: BrokerRecord, name: string): Promise<RevocationSinkRecord> {
@@ -339,6 +344,7 @@ export function createRevocationSinkService(deps: ServiceDeps, brokers: BrokerSe
       );
       const updated = await store.updateRevocationSink(sink.id, { config, modifiedAt: now }, audit);
       if (!updated) throw notFound('revocation sink');
+      delivery.sinkChanged();
       return toView(namespace, broker, updated);
     },
 

@@ -227,6 +227,9 @@ export function createSinkDelivery(deps: ServiceDeps, { random = Math.random }: 
       subscriber = callback;
     },
 
+    /** A sink was created or changed: what it has waiting may be deliverable now. */
+    sinkChanged: wake,
+
     /** Give it to the services that make changes (createServices does). */
     listener,
   };
