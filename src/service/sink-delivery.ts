@@ -59,7 +59,9 @@ export interface SinkDeliveryOptions {
  * they have seen. The cursor moves only forward, from the value this run read (a compare-and-set).
  */
 export function createSinkDelivery(deps: ServiceDeps, { random = Math.random }: SinkDeliveryOptions = {}) {
-  const { store, clock, log, fetch: fetchFn = globalThis.fetch } = deps;
+  const { store, clock, log } = deps;
+  // Workers reject a fetch called without its global as `this`; keep the call shape.
+  const fetchFn = deps.fetch ?? ((input, init) => globalThis.fetch(input, init));
   let subscriber: (() => void) | undefined;
   let running: Promise<DeliveryCounts> | undefined;
   let again = false;
