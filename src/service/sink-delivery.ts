@@ -26,7 +26,7 @@ export interface DeliveryCounts {
 /** One step of a sink's log: the cursor moves to `seq` once `deliver` succeeds. */
 interface Step {
   seq: number;
-  deliver(): Promise<SinkCallResult>;
+  deliver(context: SinkCallContext): Promise<SinkCallResult>;
 }
 
 /**
@@ -71,11 +71,7 @@ export function createSinkDelivery(deps: ServiceDeps, { random = Math.random }: 
   }
 
   /** The sink's next steps after `cursor`, at most a page. */
-  async function steps(
-    sink: RevocationSinkRecord,
-    context: SinkCallContext,
-    cursor: number,
-  ): Promise<Step[]> {
+  async function steps(sink: RevocationSinkRecord, cursor: number): Promise<Step[]> {
     if (sink.kind === 'webhook') {
       const events = await store.listBrokerAuditEvents(
         sink.brokerId,
@@ -86,7 +82,7 @@ export function createSinkDelivery(deps: ServiceDeps, { random = Math.random }: 
       const settings = sink.settings;
       return events.map((event) => ({
         seq: event.seq,
-        deliver: () => postWebhookEvent(context, { id: sink.id, settings }, event, clock()),
+        deliver: (context) => postWebhookEvent(context, { id: sink.id, settings }, event, clock()),
       }));
     }
     const disconnect = sink.kind === 'rabbitmq' ? disconnectRabbitMqClient : disconnectEmqxClient;
@@ -95,7 +91,7 @@ export function createSinkDelivery(deps: ServiceDeps, { random = Math.random }: 
     const done = new Set<string>();
     return changes.map((change) => ({
       seq: change.seq,
-      async deliver() {
+      async deliver(context) {
         for (const clientId of clientsToDisconnect(change)) {
           if (done.has(clientId)) continue;
           const result = await disconnect(context, sink.settings, clientId);
@@ -109,11 +105,13 @@ export function createSinkDelivery(deps: ServiceDeps, { random = Math.random }: 
 
   /** Delivers the sink's changes after its cursor, page by page, until none is left or one fails. */
   async function deliverSink(sink: RevocationSinkRecord): Promise<DeliveryCounts> {
-    const context: SinkCallContext = { fetch: fetchFn, secret: await unsealSinkSecret(deps, sink) };
+    // Unsealed once there is something to deliver: most runs find nothing.
+    let context: SinkCallContext | undefined;
     let cursor = sink.cursor;
     let delivered = 0;
     for (;;) {
-      const page = await steps(sink, context, cursor);
+      const page = await steps(sink, cursor);
+      if (page.length > 0) context ??= { fetch: fetchFn, secret: await unsealSinkSecret(deps, sink) };
       if (page.length === 0 && cursor === sink.cursor && sink.attempts > 0) {
         // The change that failed is gone (pruned, or no longer among a webhook's event types): nothing fails.
         await store.advanceRevocationSink(sink.id, cursor, cursor, clock());
@@ -121,7 +119,7 @@ export function createSinkDelivery(deps: ServiceDeps, { random = Math.random }: 
       let reached = cursor;
       let failure: string | undefined;
       for (const step of page) {
-        const result = await step.deliver();
+        const result = await step.deliver(context!);
         if (!result.ok) {
           failure = result.error;
           break;
