@@ -268,6 +268,29 @@ describe('webhook sink (Standard Webhooks)', () => {
   });
 });
 
+describe('a failing change that goes away', () => {
+  it('no longer fails once the sink stops taking its event type', async () => {
+    const port = await freePort();
+    await createSink('sensors', { name: 'narrowed', kind: 'webhook', url: `http://127.0.0.1:${port}` });
+    await issue('sensors', 'dev-narrowed');
+    expect(await sinkWhen('sensors', 'narrowed', (view) => view.status === 'failing')).toMatchObject({
+      pending: 1,
+    });
+    const narrowed = await server.call('PATCH', `${base('sensors')}/revocation-sinks/narrowed`, {
+      json: { events: ['credentials.revoked'] },
+    });
+    expect(narrowed.status).toBe(200);
+    expect(await sinkWhen('sensors', 'narrowed', (view) => view.status === 'ok')).toMatchObject({
+      pending: 0,
+      attempts: 0,
+      last_error: null,
+      failing_since: null,
+      last_delivered_on: null,
+    });
+    await server.call('DELETE', `${base('sensors')}/revocation-sinks/narrowed`);
+  });
+});
+
 describe('the outbox', () => {
   it('keeps what a failing sink has not delivered across a restart, and delivers it after', async () => {
     const port = await freePort();
