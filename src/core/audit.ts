@@ -2,7 +2,9 @@
 
 /**
  * Every recorded action. Issuing, refreshing and exchanging hand out credentials; revoking and un-revoking
- * change the revocation list; rotation replaces a broker's signing key; admin keys are who may do the rest.
+ * change the revocation list; rotation replaces a broker's signing key (on schedule or on request), revoking
+ * one takes a compromised key out of its key set at once, and publishing puts out a next key for a broker
+ * that had none (one created before keys were published ahead); admin keys are who may do the rest.
  */
 export const AUDIT_ACTIONS = [
   'credentials.issue',
@@ -11,6 +13,8 @@ export const AUDIT_ACTIONS = [
   'revocations.revoke',
   'revocations.unrevoke',
   'signing_key.rotate',
+  'signing_key.revoke',
+  'signing_key.publish',
   'admin_key.create',
   'admin_key.delete',
 ] as const;

@@ -1,4 +1,11 @@
 // Brokers: the audience of credentials, each with its own signing keys, expiration and default ACL.
+
+import {
+  type ClaimProfile,
+  claimProfileProblem,
+  DEFAULT_CLAIM_PROFILE,
+  defaultAlgorithm,
+} from '../core/claim-profiles.js';
 import {
   ALL_TOPICS,
   DEFAULT_MAX_CLIENT_ID_LENGTH,
@@ -22,6 +29,7 @@ export interface BrokerSettings {
   defaultTopicAcl?: TopicAcl;
   issuer?: string;
   audience?: string;
+  claimProfile?: ClaimProfile;
 }
 
 export interface BrokerInput extends BrokerSettings {
@@ -35,6 +43,22 @@ export interface BrokerView extends BrokerRecord {
 
 export function defaultAudience(namespace: string, broker: string): string {
   return `${broker}.${namespace}`;
+}
+
+/**
+ * Refuses settings the broker's claim profile cannot work with, naming the field the request set that is
+ * at fault: the profile itself, else the lifetime that was removed.
+ */
+function checkClaimProfile(broker: BrokerRecord, request: BrokerSettings): void {
+  const problem = claimProfileProblem(broker);
+  if (problem === null) return;
+  const field =
+    request.claimProfile !== undefined
+      ? 'claim_profile'
+      : request.expiration !== undefined
+        ? 'expiration'
+        : 'max_lifetime';
+  throw new ServiceError('invalid_input', problem, field);
 }
 
 export function createBrokerService(deps: ServiceDeps) {
@@ -57,7 +81,8 @@ export function createBrokerService(deps: ServiceDeps) {
     async create(actor: Actor, namespaceName: string, input: BrokerInput): Promise<BrokerView> {
       const namespace = await accessNamespace(store, actor, namespaceName, 'write');
       const now = clock();
-      const algorithm = input.algorithm ?? 'EdDSA';
+      const claimProfile = input.claimProfile ?? DEFAULT_CLAIM_PROFILE;
+      const algorithm = input.algorithm ?? defaultAlgorithm(claimProfile);
       const id = newId();
       const broker: BrokerRecord = {
         id,
@@ -73,13 +98,17 @@ export function createBrokerService(deps: ServiceDeps) {
         keyRotationPeriod: input.keyRotationPeriod ?? null,
         maxLifetime: input.maxLifetime ?? null,
         maxClientIdLength: input.maxClientIdLength ?? DEFAULT_MAX_CLIENT_ID_LENGTH,
+        claimProfile,
         createdAt: now,
         modifiedAt: now,
       };
-      const inserted = await store.insertBroker(
-        broker,
+      checkClaimProfile(broker, input);
+      // The first key signs at once (no verifier can hold a key set of a broker that did not exist); the
+      // second is published ahead as the next key.
+      const inserted = await store.insertBroker(broker, [
+        await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now, now),
         await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now),
-      );
+      ]);
       if (!inserted) {
         throw new ServiceError(
           'conflict',
@@ -107,6 +136,7 @@ export function createBrokerService(deps: ServiceDeps) {
       changes: BrokerSettings,
     ): Promise<BrokerView> {
       const { namespace, broker } = await access(actor, namespaceName, brokerName, 'write');
+      checkClaimProfile({ ...broker, ...changes }, changes);
       const updated = await store.updateBroker(broker.id, { ...changes, modifiedAt: clock() });
       if (!updated) throw notFound('broker');
       brokerChanges?.brokerChanged(broker.id);

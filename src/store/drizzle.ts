@@ -5,37 +5,31 @@ import {
   and,
   asc,
   count,
-  desc,
   eq,
   exists,
   getTableColumns,
   gt,
   inArray,
-  isNotNull,
   isNull,
   lt,
-  lte,
   max,
   ne,
   not,
-  notExists,
   or,
-  type SQL,
   sql,
   type Table,
 } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
-import type { BaseSQLiteDatabase, SQLiteTable } from 'drizzle-orm/sqlite-core';
-import type { TopicAcl } from '../core/claims.js';
+import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { auditInsert, createAuditStore } from './drizzle-audit.js';
 import { createIdentitySourceStore } from './drizzle-identity-sources.js';
+import { rowInserter, toBroker } from './drizzle-rows.js';
+import { createSigningKeyStore } from './drizzle-signing-keys.js';
 import type {
   AdminKeyRecord,
-  BrokerRecord,
   IssuedCredentialRecord,
   NamespaceRecord,
   RevocationRecord,
-  SigningKeyRecord,
   Store,
 } from './port.js';
 import * as schema from './schema.js';
@@ -67,17 +61,6 @@ function isUniqueViolation(error: unknown): boolean {
   return false;
 }
 
-type BrokerRow = typeof schema.brokers.$inferSelect;
-type SigningKeyRow = typeof schema.signingKeys.$inferSelect;
-
-function toBroker(row: BrokerRow): BrokerRecord {
-  return { ...row, defaultTopicAcl: JSON.parse(row.defaultTopicAcl) as TopicAcl };
-}
-
-function toSigningKey(row: SigningKeyRow): SigningKeyRecord {
-  return { ...row, publicJwk: JSON.parse(row.publicJwk) };
-}
-
 export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomically): Store {
   const { namespaces, brokers, signingKeys, issuedCredentials, revocations, revocationEvents, adminKeys } =
     schema;
@@ -95,22 +78,12 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
     return row?.value ?? 0;
   }
 
-  /**
-   * `INSERT INTO table SELECT <row> WHERE condition`: the row is written only if the condition holds when
-   * the statement runs, so a batch can make a later write depend on an earlier one (D1 has no BEGIN).
-   */
-  function insertRowWhere(table: SQLiteTable, row: Record<string, unknown>, condition: SQL | undefined) {
-    // Every column, in the table's order: the order drizzle names them in `INSERT INTO table (...)`.
-    const values = Object.entries(getTableColumns(table)).map(([key, column]) => {
-      const value = row[key];
-      return value === undefined || value === null ? sql`null` : sql.param(value, column);
-    });
-    return db.insert(table).select(sql`select ${sql.join(values, sql`, `)} where ${condition}`);
-  }
+  const insertRowWhere = rowInserter(db);
 
   return {
     ...createIdentitySourceStore(db),
     ...createAuditStore(db),
+    ...createSigningKeyStore(db, runAtomically, insertRowWhere),
 
     async ping() {
       await db.select({ value: count() }).from(namespaces).limit(1);
@@ -151,11 +124,13 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       await db.delete(namespaces).where(eq(namespaces.id, id));
     },
 
-    async insertBroker(broker, key) {
+    async insertBroker(broker, keys) {
       try {
         await runAtomically([
           db.insert(brokers).values({ ...broker, defaultTopicAcl: JSON.stringify(broker.defaultTopicAcl) }),
-          db.insert(signingKeys).values({ ...key, publicJwk: JSON.stringify(key.publicJwk) }),
+          db
+            .insert(signingKeys)
+            .values(keys.map((key) => ({ ...key, publicJwk: JSON.stringify(key.publicJwk) }))),
         ]);
         return true;
       } catch (error) {
@@ -200,35 +175,6 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       await db.delete(brokers).where(eq(brokers.id, id));
     },
 
-    async listSigningKeys(brokerId) {
-      const rows = await db
-        .select()
-        .from(signingKeys)
-        .where(eq(signingKeys.brokerId, brokerId))
-        .orderBy(desc(signingKeys.createdAt));
-      return rows.map(toSigningKey);
-    },
-    async listBrokersDueForRotation(now, afterId, limit) {
-      const rows = await db
-        .select({ broker: brokers, currentKey: signingKeys, namespaceName: namespaces.name })
-        .from(brokers)
-        .innerJoin(signingKeys, and(eq(signingKeys.brokerId, brokers.id), isNull(signingKeys.retiredAt)))
-        .innerJoin(namespaces, eq(namespaces.id, brokers.namespaceId))
-        .where(
-          and(
-            isNotNull(brokers.keyRotationPeriod),
-            lte(sql`${signingKeys.createdAt} + ${brokers.keyRotationPeriod} * 1000`, now),
-            gt(brokers.id, afterId),
-          ),
-        )
-        .orderBy(asc(brokers.id))
-        .limit(limit);
-      return rows.map((row) => ({
-        broker: toBroker(row.broker),
-        currentKey: toSigningKey(row.currentKey),
-        namespaceName: row.namespaceName,
-      }));
-    },
     async findKeyUsage(brokerId, kid) {
       const [row] = await db
         .select({
@@ -238,59 +184,6 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         .from(issuedCredentials)
         .where(and(eq(issuedCredentials.brokerId, brokerId), eq(issuedCredentials.kid, kid)));
       return { latestExpiry: row?.latestExpiry ?? null, withoutExpiry: row?.withoutExpiry ?? 0 };
-    },
-    async rotateSigningKey({ brokerId, kid, retiredAt, removeAfter }, next, audit) {
-      // A concurrent rotation (two schedulers) retires the same key; only one new key may become current.
-      const noCurrentKey = notExists(
-        db
-          .select({ kid: signingKeys.kid })
-          .from(signingKeys)
-          .where(and(eq(signingKeys.brokerId, brokerId), isNull(signingKeys.retiredAt))),
-      );
-      const brokerExists = exists(
-        db.select({ id: brokers.id }).from(brokers).where(eq(brokers.id, brokerId)),
-      );
-      await runAtomically([
-        db
-          .update(signingKeys)
-          .set({ retiredAt, removeAfter })
-          .where(
-            and(eq(signingKeys.brokerId, brokerId), eq(signingKeys.kid, kid), isNull(signingKeys.retiredAt)),
-          ),
-        insertRowWhere(
-          signingKeys,
-          { ...next, publicJwk: JSON.stringify(next.publicJwk) },
-          and(noCurrentKey, brokerExists),
-        ),
-        // Recorded only when this call's key became current.
-        ...(audit === undefined
-          ? []
-          : [
-              insertRowWhere(
-                schema.auditEvents,
-                { ...audit, details: JSON.stringify(audit.details) },
-                exists(
-                  db
-                    .select({ kid: signingKeys.kid })
-                    .from(signingKeys)
-                    .where(and(eq(signingKeys.brokerId, next.brokerId), eq(signingKeys.kid, next.kid))),
-                ),
-              ),
-            ]),
-      ]);
-      const [inserted] = await db
-        .select({ kid: signingKeys.kid })
-        .from(signingKeys)
-        .where(and(eq(signingKeys.brokerId, next.brokerId), eq(signingKeys.kid, next.kid)))
-        .limit(1);
-      return inserted !== undefined;
-    },
-    async deleteRemovableSigningKeys(now) {
-      const deleted = await db
-        .delete(signingKeys)
-        .where(and(isNotNull(signingKeys.retiredAt), lt(signingKeys.removeAfter, now)))
-        .returning({ brokerId: signingKeys.brokerId });
-      return deleted.map((key) => key.brokerId);
     },
 
     async insertIssuedCredentials(records: IssuedCredentialRecord[], audit) {

@@ -15,7 +15,23 @@ function tbmqGrants(patterns: string[], topic: string): boolean {
 }
 
 // Levels with regex metacharacters, `$` and empty ones, few enough that filters and topics collide often.
-const literal = fc.constantFrom('a', 'b', '', '$SYS', '$x', '.', 'a.b', '(', '\\', '[x]', '*', '?', '{1}', '|', '^');
+const literal = fc.constantFrom(
+  'a',
+  'b',
+  '',
+  '$SYS',
+  '$x',
+  '.',
+  'a.b',
+  '(',
+  '\\',
+  '[x]',
+  '*',
+  '?',
+  '{1}',
+  '|',
+  '^',
+);
 const filter = fc
   .tuple(fc.array(fc.oneof(literal, fc.constant('+')), { minLength: 1, maxLength: 4 }), fc.boolean())
   .map(([levels, hash]) => (hash ? [...levels, '#'] : levels).join('/'))
@@ -88,8 +104,12 @@ describe('tbmqRules', () => {
     ];
     for (const [acl, action, topic, granted] of cases) {
       const rules = tbmqRules(acl);
-      expect({ acl, action, topic, granted: tbmqGrants(action === 'publish' ? rules.pub : rules.sub, topic) })
-        .toEqual({ acl, action, topic, granted });
+      expect({
+        acl,
+        action,
+        topic,
+        granted: tbmqGrants(action === 'publish' ? rules.pub : rules.sub, topic),
+      }).toEqual({ acl, action, topic, granted });
     }
     expect(tbmqRules({ pub: [], sub: [] })).toEqual({ pub: [], sub: [] });
   });
