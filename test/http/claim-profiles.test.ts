@@ -13,7 +13,9 @@ let now = Date.UTC(2031, 2, 1);
 let server: TestServer;
 
 const brokerPath = (broker: string) => `/v1/namespaces/home/brokers/${broker}`;
-const ACL: TopicAcl = { pub: ['plant/line-3/#', 'a.b/+/c'], sub: ['plant/commands/+', 'alerts/${username}'] };
+/** `alerts/${username}` is a literal filter to gatepass, and a placeholder to EMQX. */
+const PLACEHOLDER_FILTER = ['alerts', '$' + '{username}'].join('/');
+const ACL: TopicAcl = { pub: ['plant/line-3/#', 'a.b/+/c'], sub: ['plant/commands/+', PLACEHOLDER_FILTER] };
 
 async function issue(broker: string, body: Record<string, unknown> = {}): Promise<string> {
   const issued = await server.call('POST', `${brokerPath(broker)}/credentials`, {
@@ -190,7 +192,7 @@ describe('claim_profile tbmq', () => {
       'plant/commands/+',
       'plant/commands/reboot',
       'plant/commands/#',
-      'alerts/${username}',
+      PLACEHOLDER_FILTER,
       'alerts/+',
     ];
     for (const filter of filters) {
