@@ -173,20 +173,26 @@ describe('what is recorded', () => {
   });
 
   it('rotating a signing key: by the admin key that ran the job, old and new kid', async () => {
-    const before = await server.call('GET', `${home}/publickeys`, { token: null });
+    const listed = async () =>
+      (await server.call('GET', `${home}/signing-keys`)).body.result as Array<{ kid: string; state: string }>;
+    const kidIn = (keys: Array<{ kid: string; state: string }>, state: string) =>
+      keys.find((key) => key.state === state)!.kid;
+    const before = await listed();
     nowMs = T0 + 2 * 3600 * 1000;
     const run = await server.call('POST', '/v1/maintenance/run');
     expect(run.body.result.keys_rotated).toBe(1);
-    const after = await server.call('GET', `${home}/publickeys`, { token: null });
-    const newKid = after.body.result.keys.find(
-      (key: { kid: string }) => key.kid !== before.body.result.keys[0].kid,
-    ).kid;
+    const after = await listed();
     expect(await latest('signing_key.rotate')).toMatchObject({
       actor: bootstrapId,
       namespace: 'home',
       broker: 'sensors',
-      details: { retired_kid: before.body.result.keys[0].kid, kid: newKid },
+      details: {
+        retired_kid: kidIn(before, 'current'),
+        kid: kidIn(before, 'next'),
+        next_kid: kidIn(after, 'next'),
+      },
     });
+    expect(kidIn(after, 'current')).toBe(kidIn(before, 'next'));
     // A second run at once rotates nothing and records nothing.
     const again = await server.call('POST', '/v1/maintenance/run');
     expect(again.body.result.keys_rotated).toBe(0);
@@ -310,7 +316,7 @@ describe('the scheduler', () => {
       const db = new Database(scheduled.dbPath, { readonly: true });
       const current = db
         .prepare(
-          `select kid from signing_keys where retired_at is null and broker_id =
+          `select kid from signing_keys where activated_at is not null and retired_at is null and broker_id =
              (select b.id from brokers b join namespaces n on n.id = b.namespace_id where n.name = 'home')`,
         )
         .get() as { kid: string };
