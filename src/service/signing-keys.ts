@@ -124,6 +124,47 @@ export function createSigningKeyService(deps: ServiceDeps, brokers: BrokerServic
     });
   }
 
+  /** The current key: the next one signs from now on, however young (a compromised key cannot wait). */
+  async function revokeCurrent(
+    target: Target,
+    key: SigningKeyRecord,
+    next: SigningKeyRecord | undefined,
+    now: number,
+    actor: string,
+  ): Promise<boolean> {
+    const promoted = next ?? (await publishNext(target, now, actor));
+    return promoted !== undefined && promote(target, key, promoted, { now, actor, revoke: true });
+  }
+
+  /** The next key (a new one is published in its place) or a retired one. */
+  async function revokeUnused(
+    target: Target,
+    key: SigningKeyRecord,
+    state: 'next' | 'retired',
+    now: number,
+    actor: string,
+  ): Promise<boolean> {
+    const { broker } = target;
+    const replacement = state === 'next' ? await newNextKey(broker, now) : null;
+    const revoked = await store.revokeSigningKey(
+      {
+        brokerId: broker.id,
+        kid: key.kid,
+        revokedAt: now,
+        // A retired key's record goes when its tokens would have expired; a next key signed nothing.
+        removeAfter: key.removeAfter ?? now,
+        replacement,
+      },
+      brokerEvent('signing_key.revoke', actor, now, target, {
+        revoked_kid: key.kid,
+        state,
+        ...(replacement === null ? {} : { next_kid: replacement.kid }),
+      }),
+    );
+    if (revoked) brokerChanges?.brokerChanged(broker.id);
+    return revoked;
+  }
+
   const changedMeanwhile = () =>
     new ServiceError(
       'conflict',
@@ -170,9 +211,9 @@ export function createSigningKeyService(deps: ServiceDeps, brokers: BrokerServic
     },
 
     /**
-     * Revokes a key at once: it leaves the key set, so every token it signed is refused. The current key is
-     * replaced by the next one (even if it was published only just now: a compromised key cannot wait);
-     * the next key by a new one. Revoking a revoked key changes nothing.
+     * Revokes a key at once: it leaves the key set, so every token it signed is refused, and its private
+     * half is erased. The current key is replaced by the next one, the next key by a new one. Revoking a
+     * revoked key changes nothing.
      */
     async revoke(
       actor: Actor,
@@ -188,31 +229,11 @@ export function createSigningKeyService(deps: ServiceDeps, brokers: BrokerServic
       if (key === undefined)
         throw new ServiceError('not_found', `this broker has no signing key ${kid}`, 'kid');
       const state = signingKeyState(key);
-      let revoked: boolean;
       if (state === 'revoked') return view(broker.id);
-      if (state === 'current') {
-        const next = keysByState(keys).next ?? (await publishNext(target, now, actor.keyId));
-        revoked =
-          next !== undefined && (await promote(target, key, next, { now, actor: actor.keyId, revoke: true }));
-      } else {
-        const replacement = state === 'next' ? await newNextKey(broker, now) : null;
-        revoked = await store.revokeSigningKey(
-          {
-            brokerId: broker.id,
-            kid,
-            revokedAt: now,
-            // A next key signed nothing: its record may go at the next run of the scheduled job.
-            removeAfter: key.removeAfter ?? now,
-            replacement,
-          },
-          brokerEvent('signing_key.revoke', actor.keyId, now, target, {
-            revoked_kid: kid,
-            state,
-            ...(replacement === null ? {} : { next_kid: replacement.kid }),
-          }),
-        );
-        if (revoked) brokerChanges?.brokerChanged(broker.id);
-      }
+      const revoked =
+        state === 'current'
+          ? await revokeCurrent(target, key, keysByState(keys).next, now, actor.keyId)
+          : await revokeUnused(target, key, state, now, actor.keyId);
       if (!revoked) throw changedMeanwhile();
       return view(broker.id);
     },
