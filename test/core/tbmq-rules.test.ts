@@ -1,4 +1,6 @@
 // TBMQ's rules, decided as TBMQ decides them (a whole-string regex match), against the verifier's `authorize`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorize, compileAcl } from '../../src/core/acl.js';
@@ -113,4 +115,38 @@ describe('tbmqRules', () => {
     }
     expect(tbmqRules({ pub: [], sub: [] })).toEqual({ pub: [], sub: [] });
   });
+});
+
+// TBMQ runs on Java: the same decisions through Java's own regex engine, where a JDK is installed.
+const JAVA_MATCHER = fileURLToPath(new URL('../support/TbmqRuleMatcher.java', import.meta.url));
+const hasJava = spawnSync('java', ['-version']).status === 0;
+
+describe.skipIf(!hasJava)("tbmqRules under Java's Pattern", () => {
+  it('grants exactly what the verifier allows, publishing and subscribing', () => {
+    const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+    const cases = fc.sample(
+      fc.tuple(topicAcl, fc.array(topicName, { maxLength: 6 }), fc.array(subscription, { maxLength: 6 })),
+      { numRuns: 1500, seed: 12 },
+    );
+    const lines: string[] = [];
+    const expected: number[] = [];
+    for (const [acl, names, filters] of cases) {
+      const rules = tbmqRules(acl);
+      const compiled = compileAcl(acl);
+      for (const [patterns, action, topics] of [
+        [rules.pub, 'publish', names],
+        [rules.sub, 'subscribe', filters],
+      ] as const) {
+        for (const topic of topics) {
+          lines.push(`${patterns.map(base64).join(',')} ${base64(topic)}`);
+          expected.push(authorize(compiled, action, topic).ok ? 1 : 0);
+        }
+      }
+    }
+    const output = execFileSync('java', [JAVA_MATCHER], { input: `${lines.join('\n')}\n`, timeout: 60_000 });
+    const granted = output.toString().trim().split('\n').map(Number);
+    expect(granted).toHaveLength(expected.length);
+    const mismatches = granted.flatMap((value, i) => (value === expected[i] ? [] : [lines[i]]));
+    expect(mismatches).toEqual([]);
+  }, 90_000);
 });
