@@ -112,6 +112,7 @@ export async function openNodeServices({
     log,
     keyOverlapSeconds: config.GATEPASS_KEY_OVERLAP,
     maxRevocationsPerBroker: config.GATEPASS_MAX_REVOCATIONS_PER_BROKER,
+    refreshPerMinute: config.GATEPASS_RATE_REFRESH_PER_MINUTE,
   });
   return { sqlite, services };
 }

@@ -19,4 +19,6 @@ export interface ServiceDeps {
   fetch?: typeof fetch;
   /** Most jtis one broker's revocation list may hold; a revoke that would pass it is refused (409). */
   maxRevocationsPerBroker?: number;
+  /** Refreshes a minute per presented credential and per client id of a broker; 0 or omitted: unlimited. */
+  refreshPerMinute?: number;
 }

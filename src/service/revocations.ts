@@ -43,18 +43,39 @@ export function createRevocationService(
     );
   }
 
+  /**
+   * Refuses the whole call, by name, when a jti is neither recorded as issued by this broker nor revoked:
+   * a typo must not look like success. Expired credentials lose their record to the scheduled job, so they
+   * are refused too (they need no revocation; revoking their chain's first credential still reaches what
+   * was refreshed from them, see docs/storage-schema.md).
+   */
+  async function requireKnown(brokerId: string, jtis: string[]): Promise<void> {
+    const unknown = await store.findUnknownJtis(brokerId, jtis);
+    if (unknown.length === 0) return;
+    throw new ServiceError(
+      'not_found',
+      `${unknown.length === 1 ? 'this jti was' : 'these jtis were'} not issued by this broker, or expired ` +
+        `and were pruned: ${unknown.join(', ')}; nothing was changed`,
+      'jti',
+    );
+  }
+
   return {
-    /** Unknown jtis are accepted: a token may be revoked before anyone has seen it. */
+    /**
+     * Revokes by name, and with them every credential refreshed from them. All or nothing: one unknown jti
+     * refuses the call. Descendants do not count against the cap (see checkCapacity's caller docs).
+     */
     async revoke(actor: Actor, namespaceName: string, brokerName: string, jtis: string[]): Promise<string[]> {
       const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
       const unique = [...new Set(jtis)];
+      await requireKnown(broker.id, unique);
       await checkCapacity(broker.id, unique);
       const expiries = await store.findCredentialExpiries(broker.id, unique);
       const revokedAt = clock();
       await store.insertRevocations(
         broker.id,
         unique.map(
-          (jti): RevocationRecord => ({
+          (jti): Omit<RevocationRecord, 'descendantOf'> => ({
             jti,
             revokedAt,
             expiresAt: expiries.get(jti) ?? null,
@@ -66,6 +87,11 @@ export function createRevocationService(
       return unique;
     },
 
+    /**
+     * Un-revokes by name, and with them what was revoked because they were (their descendants revoked with
+     * them); descendants revoked by name or by a refresh stay revoked. Un-revoking a known jti that is not
+     * revoked succeeds; an unknown one refuses the call, as for revoke.
+     */
     async unrevoke(
       actor: Actor,
       namespaceName: string,
@@ -74,6 +100,7 @@ export function createRevocationService(
     ): Promise<string[]> {
       const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
       const unique = [...new Set(jtis)];
+      await requireKnown(broker.id, unique);
       const at = clock();
       await store.deleteRevocations(
         broker.id,
