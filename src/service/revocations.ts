@@ -52,12 +52,11 @@ export function createRevocationService(
   async function requireKnown(brokerId: string, jtis: string[]): Promise<void> {
     const unknown = await store.findUnknownJtis(brokerId, jtis);
     if (unknown.length === 0) return;
-    throw new ServiceError(
-      'not_found',
-      `${unknown.length === 1 ? 'this jti was' : 'these jtis were'} not issued by this broker, or expired ` +
-        `and were pruned: ${unknown.join(', ')}; nothing was changed`,
-      'jti',
-    );
+    const what =
+      unknown.length === 1
+        ? 'this jti was not issued by this broker, or its credential expired and was pruned'
+        : 'these jtis were not issued by this broker, or their credentials expired and were pruned';
+    throw new ServiceError('not_found', `${what}: ${unknown.join(', ')}; nothing was changed`, 'jti');
   }
 
   return {
