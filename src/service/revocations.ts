@@ -1,4 +1,5 @@
-// The revocation list: idempotent revoke and un-revoke by jti, listing with the token expiries kept.
+// The revocation list: idempotent revoke and un-revoke by jti (known jtis only, descendants with them), and
+// listing with the token expiries kept.
 import { ServiceError } from '../core/errors.js';
 import type { RevocationEvent, RevocationRecord } from '../store/port.js';
 import type { Actor } from './access.js';
@@ -25,8 +26,11 @@ export function createRevocationService(
   brokers: BrokerService,
 ) {
   /**
-   * Refuses a revoke that would take the list past the cap. Checked before the write, so concurrent revokes
-   * of one broker can each pass it once: the list may end up over the cap by at most their batches.
+   * Refuses a revoke whose named jtis would take the list past the cap. Checked before the write, so
+   * concurrent revokes of one broker can each pass it once: the list may end up over the cap by at most their
+   * batches. The credentials refreshed from the named ones are not counted: a revocation the cap lets through
+   * is never partial, since a refreshed copy of a revoked credential must not stay valid, and descendants
+   * only exist through refreshes, which are rate-limited.
    */
   async function checkCapacity(brokerId: string, jtis: string[]): Promise<void> {
     const held = await store.countRevocations(brokerId);
@@ -61,8 +65,8 @@ export function createRevocationService(
 
   return {
     /**
-     * Revokes by name, and with them every credential refreshed from them. All or nothing: one unknown jti
-     * refuses the call. Descendants do not count against the cap (see checkCapacity's caller docs).
+     * Revokes by name, and with them every credential refreshed from them (in the store's transaction). All
+     * or nothing: one unknown jti refuses the call. Returns the named jtis.
      */
     async revoke(actor: Actor, namespaceName: string, brokerName: string, jtis: string[]): Promise<string[]> {
       const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
