@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import Database from 'better-sqlite3';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRevocationFeed, createVerifier } from '../../src/verifier/index.js';
 import { rowCounts } from '../support/database.js';
 import { ADMIN_TOKEN, createBroker, startTestServer, type TestServer } from '../support/server.js';
 
@@ -261,6 +262,39 @@ describe('revoking a credential revokes what was refreshed from it', () => {
       jtis: [root!.jti],
       descendants: [child.jti, grandchild.jti, sibling.jti].sort(),
     });
+  });
+
+  it('a broker verifying with the revocation feed refuses the refreshed credential once the first is revoked', async () => {
+    await createBroker(server, 'home', 'verified', { expiration: 600 });
+    const base = `${server.url}${brokers}/verified`;
+    const [first] = await issue(1, 'verified');
+    const refreshedOnce = await refreshed(first!.token, false, 'verified');
+    const connect = async () => {
+      // A fresh feed syncs from the start: no waiting for a poll.
+      const revocations = createRevocationFeed({
+        url: `${base}/revocations`,
+        token: ADMIN_TOKEN,
+        now: () => nowMs,
+      });
+      await revocations.start();
+      try {
+        const verifier = createVerifier({
+          keys: `${base}/publickeys`,
+          issuer: 'gatepass',
+          audience: 'verified.home',
+          algorithms: ['EdDSA'],
+          revocations,
+          now: () => nowMs,
+        });
+        const clientId = decodeJwt(refreshedOnce.token).sub!;
+        return await verifier.verifyConnect({ clientId, password: refreshedOnce.token });
+      } finally {
+        revocations.stop();
+      }
+    };
+    expect(await connect()).toMatchObject({ ok: true });
+    expect((await server.call('POST', `${brokers}/verified/revocations?jti=${first!.jti}`)).status).toBe(200);
+    expect(await connect()).toMatchObject({ ok: false, reason: 'revoked' });
   });
 
   it('revokes only the subtree of the jti named, and un-revokes what was revoked with it', async () => {
