@@ -442,30 +442,31 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       return wasRecorded();
     },
     async deleteExpiredCredentials(before) {
-      // 1. Whoever's parent is about to go, and is not the first of its chain, is attached to its nearest
-      // ancestor that stays (unexpired, or first of its chain), found by walking up through those that go.
-      // Which rows go does not depend on this statement's own changes, so its order of work is immaterial.
+      // 1. An unexpired record whose parent is about to go, and is not the first of its chain, is attached to
+      // its nearest ancestor that stays (unexpired, or first of its chain), walking up through those that go:
+      // one walk per such record, one lookup a step (`at` is the ancestor reached, `at_goes` whether it goes
+      // too), so the work grows with the expired links. The expired parents are found by a sequential scan
+      // (NOT INDEXED: the partial index would cost a random read a refreshed credential).
       await db.run(sql`
-        WITH RECURSIVE hop(broker_id, jti, ancestor) AS (
-          SELECT c.broker_id, c.jti, p.parent_jti FROM ${issuedCredentials} p
-          JOIN ${issuedCredentials} c ON c.broker_id = p.broker_id AND c.parent_jti = p.jti
+        WITH RECURSIVE hop(broker_id, jti, at, at_parent, at_goes) AS (
+          SELECT c.broker_id, c.jti, p.jti, p.parent_jti, 1
+          FROM ${issuedCredentials} p NOT INDEXED
+          CROSS JOIN ${issuedCredentials} c ON c.broker_id = p.broker_id AND c.parent_jti = p.jti
           WHERE p.expires_at < ${before} AND p.parent_jti IS NOT NULL
-          UNION
-          SELECT hop.broker_id, hop.jti, a.parent_jti FROM hop
-          JOIN ${issuedCredentials} a ON a.broker_id = hop.broker_id AND a.jti = hop.ancestor
-          WHERE a.expires_at < ${before} AND a.parent_jti IS NOT NULL
-        ),
-        nearest(broker_id, jti, ancestor) AS (
-          SELECT hop.broker_id, hop.jti, hop.ancestor FROM hop
-          WHERE NOT EXISTS (
-            SELECT 1 FROM ${issuedCredentials} a
-            WHERE a.broker_id = hop.broker_id AND a.jti = hop.ancestor
-              AND a.expires_at < ${before} AND a.parent_jti IS NOT NULL)
+            AND (c.expires_at IS NULL OR c.expires_at >= ${before})
+          UNION ALL
+          SELECT hop.broker_id, hop.jti, hop.at_parent, n.parent_jti,
+                 coalesce(n.expires_at < ${before} AND n.parent_jti IS NOT NULL, 0)
+          FROM hop
+          LEFT JOIN ${issuedCredentials} n ON n.broker_id = hop.broker_id AND n.jti = hop.at_parent
+          WHERE hop.at_goes
         )
-        UPDATE ${issuedCredentials} SET parent_jti = nearest.ancestor FROM nearest
-        WHERE ${issuedCredentials}.broker_id = nearest.broker_id AND ${issuedCredentials}.jti = nearest.jti`);
+        UPDATE ${issuedCredentials} SET parent_jti = hop.at FROM hop
+        WHERE NOT hop.at_goes
+          AND ${issuedCredentials}.broker_id = hop.broker_id AND ${issuedCredentials}.jti = hop.jti`);
       // 2. Expired records go, but for the first of a chain with an unexpired credential refreshed from it:
-      // after step 1 such credentials are its direct children.
+      // after step 1 every unexpired credential's parent stays, so an expired record with no unexpired child
+      // has nothing left that needs it.
       const child = alias(issuedCredentials, 'child');
       const deleted = await db
         .delete(issuedCredentials)
