@@ -70,6 +70,8 @@ export interface IssuedCredentialRecord {
   issuedAt: number;
   expiresAt: number | null;
   issuedBy: string;
+  /** A refreshed credential: the jti it was refreshed from. */
+  parentJti: string | null;
 }
 
 export interface RevocationRecord {
@@ -78,6 +80,8 @@ export interface RevocationRecord {
   /** The revoked token's `exp` (seconds) when known, so the entry can be pruned once the token is dead. */
   expiresAt: number | null;
   revokedBy: string;
+  /** Revoked because this jti (revoked by name) was: it was refreshed from it. Null: revoked by name. */
+  descendantOf: string | null;
 }
 
 /** One entry of the revocation feed. */
@@ -242,30 +246,47 @@ export interface Store {
   insertIssuedCredentials(records: IssuedCredentialRecord[], audit?: AuditEventRecord): Promise<void>;
   /** The `exp` of issued credentials by jti, for the given broker (to keep with their revocations). */
   findCredentialExpiries(brokerId: string, jtis: string[]): Promise<Map<string, number | null>>;
+  /** Of `jtis`, those the broker has neither a record of nor a revocation for, in the order given. */
+  findUnknownJtis(brokerId: string, jtis: string[]): Promise<string[]>;
   /**
-   * Records a refreshed credential. With `revokePresented`, also revokes the presented jti (and appends the
-   * feed event) in the same transaction, but only when this call is the one that revokes it: when the jti
-   * is revoked already (a concurrent refresh won) nothing is written and the result is false. `audit` is
-   * written with the record, in the same transaction, and only when the record is.
+   * Records a refreshed credential (its `parentJti` is the presented jti), unless the presented jti is
+   * revoked when the write runs: then nothing is written and the result is false, so a refresh racing a
+   * revocation of the presented credential (or of its ancestors) never leaves a live child behind. With
+   * `revokePresented`, also revokes the presented jti (and appends the feed event) in the same transaction,
+   * but only when this call is the one that revokes it: when the jti is revoked already (a concurrent
+   * refresh won) nothing is written and the result is false. `audit` is written with the record, in the
+   * same transaction, and only when the record is.
    */
   insertRefreshedCredential(
     record: IssuedCredentialRecord,
-    revokePresented?: RevocationRecord & { brokerId: string },
+    revokePresented?: Omit<RevocationRecord, 'descendantOf'> & { brokerId: string },
     audit?: AuditEventRecord,
   ): Promise<boolean>;
-  /** Deletes records of credentials whose `exp` (epoch seconds) is before `before`; returns how many. */
+  /**
+   * Deletes records of credentials whose `exp` (epoch seconds) is before `before`, keeping refresh chains
+   * whole: the children of a deleted record are attached to its nearest ancestor still recorded, and the
+   * first record of a chain stays while a credential refreshed from it has not expired. Returns how many.
+   */
   deleteExpiredCredentials(before: number): Promise<number>;
 
   /**
-   * Idempotent: an already revoked jti keeps its first record. Appends to the revocation feed.
-   * All or nothing, `audit` included.
+   * Revokes `revocations` (by name) and, in the same transaction, every credential refreshed from them,
+   * directly or not, that is not revoked yet: each marked `descendantOf` its nearest ancestor among the
+   * named jtis and given its own `exp`. Idempotent: an already revoked jti keeps its first record (but a
+   * named one revoked as a descendant before is marked as revoked by name from then on). Appends
+   * to the revocation feed (a named jti every time, a descendant when it is revoked). All or nothing,
+   * `audit` included; its details get `descendants`: the jtis revoked as descendants of the named ones.
    */
   insertRevocations(
     brokerId: string,
-    revocations: RevocationRecord[],
+    revocations: Omit<RevocationRecord, 'descendantOf'>[],
     audit?: AuditEventRecord,
   ): Promise<void>;
-  /** Un-revokes (unknown jtis are fine) and appends to the revocation feed. All or nothing, `audit` included. */
+  /**
+   * Un-revokes `jtis` and what was revoked as their descendants, and appends to the revocation feed (a
+   * named jti every time, a descendant when it was revoked). All or nothing, `audit` included; its details
+   * get `descendants`: the jtis un-revoked with the named ones.
+   */
   deleteRevocations(brokerId: string, jtis: string[], at: number, audit?: AuditEventRecord): Promise<void>;
   /** How many jtis the broker's revocation list holds. */
   countRevocations(brokerId: string): Promise<number>;

@@ -212,17 +212,20 @@ describe('pruning', () => {
     t = await clockedServer();
     await createBroker(t.server, 'home', 'short', { expiration: 60 });
     await createBroker(t.server, 'home', 'long', { expiration: DAY });
+    await createBroker(t.server, 'home', 'forever');
   });
   afterAll(() => t.server.destroy());
 
   it('prunes revocations, records and feed events of expired tokens only, once', async () => {
     const short = await Promise.all([t.issue('short'), t.issue('short'), t.issue('short')]);
     const long = await t.issue('long');
+    const forever = await t.issue('forever');
     const [a, b] = short.map((token) => decodeJwt(token).jti!);
     const revoke = (broker: string, jtis: string) =>
       t.server.call('POST', `/v1/namespaces/home/brokers/${broker}/revocations?jti=${jtis}`);
-    expect((await revoke('short', `${a},${b},never-issued`)).status).toBe(200);
+    expect((await revoke('short', `${a},${b}`)).status).toBe(200);
     expect((await revoke('long', decodeJwt(long).jti!)).status).toBe(200);
+    expect((await revoke('forever', decodeJwt(forever).jti!)).status).toBe(200);
     expect(
       (await t.server.call('DELETE', `/v1/namespaces/home/brokers/short/revocations?jti=${b}`)).status,
     ).toBe(200);
@@ -244,15 +247,17 @@ describe('pruning', () => {
     expect(await t.run()).toEqual(ZERO);
 
     const list = await t.server.call('GET', '/v1/namespaces/home/brokers/short/revocations');
-    expect(list.body.result.map((entry: { jti: string }) => entry.jti)).toEqual(['never-issued']);
+    expect(list.body.result).toEqual([]);
     const feed = await t.server.call('GET', '/v1/namespaces/home/brokers/short/revocations?since=0');
-    // Left: the revocation of a jti never issued (no exp known) and the un-revoke (it carries no exp).
-    expect(feed.body.result.changes).toEqual([
-      { jti: 'never-issued', revoked: true, exp: null },
-      { jti: b, revoked: false, exp: null },
-    ]);
+    // Left: the un-revoke (it carries no exp).
+    expect(feed.body.result.changes).toEqual([{ jti: b, revoked: false, exp: null }]);
     const longList = await t.server.call('GET', '/v1/namespaces/home/brokers/long/revocations');
     expect(longList.body.result).toHaveLength(1);
+    // A token without exp: its revocation and record are kept.
+    const foreverList = await t.server.call('GET', '/v1/namespaces/home/brokers/forever/revocations');
+    expect(foreverList.body.result).toEqual([
+      expect.objectContaining({ jti: decodeJwt(forever).jti, expires_on: null }),
+    ]);
   });
 });
 

@@ -100,20 +100,29 @@ describe('what is recorded', () => {
       expect(JSON.stringify(event)).not.toContain(token.split('.')[2]);
   });
 
-  it('revoking and un-revoking: the jtis', async () => {
+  it('revoking and un-revoking: the jtis, and the descendants revoked with them', async () => {
+    const issued = await server.call('POST', `${home}/credentials`, {
+      json: { clientid: ['a1', 'a2'], detail: true },
+    });
+    const [a1, a2] = (issued.body.result as Array<{ jti: string; token: string }>).map((c) => c.jti);
+    const refreshed = await server.call('POST', `${home}/credentials/refresh`, {
+      token: null,
+      json: { token: issued.body.result[1].token },
+    });
+    const child = decodeJwt(refreshed.body.result.a2).jti;
     nowMs = T0 + 2_000;
-    expect((await server.call('POST', `${home}/revocations?jti=a1,a2`)).status).toBe(200);
+    expect((await server.call('POST', `${home}/revocations?jti=${a1},${a2}`)).status).toBe(200);
     nowMs = T0 + 3_000;
-    expect((await server.call('DELETE', `${home}/revocations?jti=a2`)).status).toBe(200);
+    expect((await server.call('DELETE', `${home}/revocations?jti=${a2}`)).status).toBe(200);
     expect(await latest('revocations.revoke')).toMatchObject({
       actor: bootstrapId,
       at: new Date(T0 + 2_000).toISOString(),
-      details: { jtis: ['a1', 'a2'] },
+      details: { jtis: [a1, a2], descendants: [child] },
     });
     expect(await latest('revocations.unrevoke')).toMatchObject({
       actor: bootstrapId,
       at: new Date(T0 + 3_000).toISOString(),
-      details: { jtis: ['a2'] },
+      details: { jtis: [a2], descendants: [child] },
     });
   });
 
