@@ -57,12 +57,19 @@ const sharedConfigShape = {
   GATEPASS_RATE_ISSUE_PER_MINUTE: count(0, 1_000_000, 'requests').default(6000),
   /** Revoke and un-revoke requests per admin key a minute; 0: unlimited. */
   GATEPASS_RATE_REVOKE_PER_MINUTE: count(0, 1_000_000, 'requests').default(6000),
+  /**
+   * Refreshes per presented credential and per client id of a broker a minute, a minute's worth as burst;
+   * 0: unlimited. A device refreshes once per credential lifetime, so this only holds back abuse.
+   */
+  GATEPASS_RATE_REFRESH_PER_MINUTE: count(0, 1_000_000, 'refreshes').default(60),
   /** Broker webhook requests per source address a minute, a minute's worth as burst; 0: unlimited. */
   GATEPASS_RATE_HOOKS_PER_MINUTE: count(0, 1_000_000_000, 'requests').default(60_000),
   /** Most jtis one broker's revocation list may hold (409 `revocation_limit` beyond). */
   GATEPASS_MAX_REVOCATIONS_PER_BROKER: count(1, 1_000_000_000, 'revocations').default(1_000_000),
   /** Milliseconds a request may take before it is answered 503 `timeout`; 0: no deadline. */
   GATEPASS_REQUEST_TIMEOUT_MS: count(0, 600_000, 'milliseconds').default(30_000),
+  /** Days the scheduled job keeps audit events; 0: forever. A year by default, as audits commonly ask. */
+  GATEPASS_AUDIT_RETENTION_DAYS: count(0, 100 * 365, 'days').default(365),
 };
 
 export const configSchema = z.object({

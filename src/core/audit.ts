@@ -4,7 +4,8 @@
  * Every recorded action. Issuing, refreshing and exchanging hand out credentials; revoking and un-revoking
  * change the revocation list; rotation replaces a broker's signing key (on schedule or on request), revoking
  * one takes a compromised key out of its key set at once, and publishing puts out a next key for a broker
- * that had none (one created before keys were published ahead); admin keys are who may do the rest.
+ * that had none (one created before keys were published ahead); namespaces, brokers, identity sources and
+ * admin keys are the configuration that decides who may do the rest.
  */
 export const AUDIT_ACTIONS = [
   'credentials.issue',
@@ -15,6 +16,15 @@ export const AUDIT_ACTIONS = [
   'signing_key.rotate',
   'signing_key.revoke',
   'signing_key.publish',
+  'namespace.create',
+  'namespace.update',
+  'namespace.delete',
+  'broker.create',
+  'broker.update',
+  'broker.delete',
+  'identity_source.create',
+  'identity_source.update',
+  'identity_source.delete',
   'admin_key.create',
   'admin_key.delete',
 ] as const;
@@ -24,12 +34,15 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 /** Who acted when no admin key did: the scheduled job (key rotation). */
 export const SCHEDULER_ACTOR = 'scheduler';
 
+/** Who registered an admin key at start-up: the generated first key, or GATEPASS_ADMIN_TOKEN's. */
+export const STARTUP_ACTOR = 'startup';
+
 /** One event as written. `details` holds jtis, client ids, kids and names: never a token or a secret. */
 export interface AuditEventRecord {
   /** Epoch ms. */
   at: number;
   action: AuditAction;
-  /** An admin key id, `refresh:<presented jti>` or `scheduler`. */
+  /** An admin key id, `refresh:<presented jti>`, `scheduler` or `startup`. */
   actor: string;
   namespaceId: string | null;
   namespace: string | null;

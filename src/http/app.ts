@@ -13,6 +13,7 @@ import { CLOUDFLARE_ACCOUNT, rewriteCloudflareRequest } from './compat.js';
 import type { AppEnv } from './context.js';
 import { apiError, errorStatus, failureBody, renderFailure, success } from './envelope.js';
 import { hasJsonBody, limitJsonDepth, type RateLimits, rateLimit, requestTimeout } from './limits.js';
+import { methodNotAllowed } from './methods.js';
 import { registerAdminKeyRoutes } from './routes/admin-keys.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerBrokerRoutes, registerPublicKeyRoutes } from './routes/brokers.js';
@@ -106,13 +107,24 @@ function newApi() {
   });
 }
 
+/**
+ * Answers that carry credentials or secrets (issued tokens, admin keys) are never to be kept by a browser,
+ * a proxy or a shared cache (RFC 9111 §5.2.2.5). Set before the handler, so refusals carry it too.
+ */
+const noStore: MiddlewareHandler = async (c, next) => {
+  c.header('Cache-Control', 'no-store');
+  await next();
+};
+
 /** The /v1 API, without dependencies: also what the OpenAPI document is generated from. */
 export function createApi({
   rateLimits,
   clock = systemClock,
   hookRatePerMinute = DEFAULT_HOOK_RATE_PER_MINUTE,
 }: ApiOptions = {}) {
+  const brokerPath = '/namespaces/:namespace/brokers/:broker';
   const publicApi = newApi();
+  publicApi.post(`${brokerPath}/credentials/refresh`, noStore);
   registerPublicKeyRoutes(publicApi);
   // The presented token is the credential (see routes/refresh.ts).
   registerRefreshRoutes(publicApi);
@@ -121,8 +133,10 @@ export function createApi({
 
   const adminApi = newApi();
   adminApi.use('*', adminAuth());
+  adminApi.on(['GET', 'POST'], `${brokerPath}/credentials`, noStore);
+  adminApi.post(`${brokerPath}/token-exchange`, noStore);
+  adminApi.post('/admin-keys', noStore);
   // After adminAuth: the buckets are per admin key.
-  const brokerPath = '/namespaces/:namespace/brokers/:broker';
   const issueLimit = rateLimits && rateLimit('issue', rateLimits.issuePerMinute, clock);
   if (issueLimit) {
     adminApi.on(['GET', 'POST'], `${brokerPath}/credentials`, issueLimit);
@@ -163,24 +177,49 @@ export function openApiDocument(api = createApi()) {
       version: API_VERSION,
       description:
         'Issues and revokes broker-scoped JWT credentials for MQTT brokers. Every /v1 route is also served ' +
-        'under the Cloudflare-compatible prefix /client/v4/accounts/{account}/pubsub. Any request taking ' +
-        'longer than GATEPASS_REQUEST_TIMEOUT_MS is answered 503 with the error `timeout`.',
+        'under the Cloudflare-compatible prefixes /client/v4/accounts/{account}/pubsub (as wrangler calls ' +
+        'it) and /client/v4/accounts/{account}/brokers (as Cloudflare’s documentation writes it). Any ' +
+        'request taking longer than GATEPASS_REQUEST_TIMEOUT_MS is answered 503 with the error `timeout`. ' +
+        'A method a path does not serve is answered 405 `method_not_allowed`, with `Allow`. Answers that ' +
+        'carry credentials or secrets (issuing, token exchange, refresh, admin-key creation) are sent with ' +
+        '`Cache-Control: no-store`.',
     },
   });
 }
+
+/** Broker webhooks take what brokers send: RabbitMQ and mosquitto-go-auth post forms (routes/hooks.ts). */
+const isHookPath = (path: string) => /\/brokers\/[^/]+\/hooks\//.test(path);
 
 /** A request that carries a body must say it is JSON: 415 otherwise, before any parsing. */
 const requireJsonBodies: MiddlewareHandler = async (c, next) => {
   const length = c.req.header('content-length');
   const carriesBody =
     (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
-  // Broker webhooks take what brokers send: RabbitMQ and mosquitto-go-auth post forms (routes/hooks.ts).
-  if (
-    carriesBody &&
-    !hasJsonBody(c.req.header('content-type')) &&
-    !/\/brokers\/[^/]+\/hooks\//.test(c.req.path)
-  ) {
+  if (carriesBody && !hasJsonBody(c.req.header('content-type')) && !isHookPath(c.req.path)) {
     return renderFailure(c, 'unsupported_media_type', 'request bodies must be application/json');
+  }
+  await next();
+};
+
+/** Decided from the headers where they settle it; a streamed body is read (and kept for the validator). */
+async function isEmptyBody(c: Context): Promise<boolean> {
+  const length = c.req.header('content-length');
+  if (length !== undefined && c.req.header('transfer-encoding') === undefined) return /^0+$/.test(length);
+  if (c.req.header('transfer-encoding') === undefined && c.req.raw.body === null) return true;
+  return (await c.req.text()) === '';
+}
+
+/**
+ * An empty body is no body: scripts send `Content-Type: application/json` with nothing after it
+ * (`curl -X POST -H 'Content-Type: application/json' '...?jti=...'`). Such a request is handed on without
+ * the content type, so every route reads it as one without a body, exactly as when the header is absent:
+ * the query alone where a body is optional, the body's defaults (or the field it lacks) where it is not.
+ */
+const emptyBodyIsNoBody: MiddlewareHandler = async (c, next) => {
+  if (hasJsonBody(c.req.header('content-type')) && !isHookPath(c.req.path) && (await isEmptyBody(c))) {
+    const headers = new Headers(c.req.raw.headers);
+    for (const name of ['content-type', 'content-length', 'transfer-encoding']) headers.delete(name);
+    c.req.raw = new Request(c.req.url, { method: c.req.method, headers, signal: c.req.raw.signal });
   }
   await next();
 };
@@ -243,9 +282,14 @@ export function createApp({
     c.set('services', services);
     await next();
   });
+  app.use(
+    '*',
+    methodNotAllowed(() => app.routes),
+  );
   app.use('*', requestTimeout(requestTimeoutMs));
   app.use('*', limitBody(maxBodyBytes));
   app.use('*', requireJsonBodies);
+  app.use('*', emptyBodyIsNoBody);
 
   app.get('/healthz', async (c) => {
     try {
@@ -254,6 +298,15 @@ export function createApp({
     } catch {
       return c.json({ status: 'unavailable' }, 503);
     }
+  });
+  // Browsers go to the API reference; curl and scripts get where things are.
+  app.get('/', (c) => {
+    c.header('Vary', 'Accept');
+    if (c.req.header('accept')?.includes('text/html')) return c.redirect('/docs', 302);
+    return c.json(
+      success({ name: 'gatepass', version: API_VERSION, docs: '/docs', openapi: '/openapi.json' }),
+      200,
+    );
   });
   app.get('/openapi.json', (c) => c.json(document));
   app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'gatepass API' }));

@@ -1,7 +1,11 @@
 // The Cloudflare-compatible surface: /client/v4/accounts/{account}/pubsub/... is the same API as /v1/...,
 // so wrangler's `pubsub` commands and existing scripts work unchanged. The account id is accepted and ignored.
 
-const CLOUDFLARE_PREFIX = /^\/client\/v4\/accounts\/[^/]+\/pubsub(?=\/)/;
+/**
+ * wrangler calls `.../pubsub/namespaces/...`; Cloudflare's own documentation (its curl examples) writes
+ * `.../brokers/namespaces/...`. Both are served.
+ */
+const CLOUDFLARE_PREFIX = /^\/client\/v4\/accounts\/[^/]+\/(?:pubsub|brokers)(?=\/)/;
 
 /**
  * Rewrites a Cloudflare-style request onto /v1. Cloudflare's API reads JSON bodies whatever their

@@ -18,6 +18,7 @@ export const errorStatus: Record<ErrorCode, { status: ContentfulStatusCode; code
   unauthorized: { status: 401, code: 10401 },
   forbidden: { status: 403, code: 10403 },
   not_found: { status: 404, code: 10404 },
+  method_not_allowed: { status: 405, code: 10405 },
   conflict: { status: 409, code: 10409 },
   payload_too_large: { status: 413, code: 10413 },
   unsupported_media_type: { status: 415, code: 10415 },

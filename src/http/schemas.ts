@@ -17,6 +17,7 @@ import { resourceNameSchema } from '../core/names.js';
 import { KEY_PREPUBLICATION_SECONDS, MIN_KEY_ROTATION_PERIOD_SECONDS } from '../core/signing-keys.js';
 import { type IssueRequest, MAX_CREDENTIALS_PER_CALL } from '../service/credentials.js';
 import { MAX_FEED_CHANGES, MAX_REVOCATIONS_PER_CALL } from '../service/revocations.js';
+import { queryTopicFilterSchema } from './query-filters.js';
 
 // ---- building blocks
 
@@ -130,6 +131,14 @@ export const NamespaceUpdate = z
   .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('NamespaceUpdate');
 
+export const NamespaceDeleteQuery = z.strictObject({
+  force: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((value) => value === 'true')
+    .openapi({ description: 'true: delete the namespace’s brokers and scoped admin keys with it' }),
+});
+
 export const Broker = z
   .object({
     id: z.string(),
@@ -224,8 +233,33 @@ export const Credentials = z.record(z.string(), z.string()).openapi('Credentials
   example: { '01JDX4Q3N8T7K9ZC5V2M6B1R0A': 'eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9...' },
 });
 
+export const CredentialDetails = z
+  .array(
+    z.object({
+      client_id: z.string(),
+      token: z.string().openapi({ description: 'The signed JWT (the MQTT password)' }),
+      jti: z.string().openapi({ description: 'The handle to revoke it by' }),
+      exp: z.number().int().nullable().openapi({ description: 'Expiry (epoch seconds); null: no `exp`' }),
+    }),
+  )
+  .openapi('CredentialDetails', {
+    description: 'With `detail=true`: one entry per credential, in request order',
+  });
+
 export const Revocation = z
-  .object({ jti: z.string(), revoked_on: z.string(), expires_on: z.string().nullable() })
+  .object({
+    jti: z.string(),
+    revoked_on: z.string(),
+    expires_on: z.string().nullable(),
+    descendant_of: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          'Revoked because this jti was revoked by name (the credential was refreshed from it); ' +
+          'un-revoking that jti un-revokes this one. null: revoked by name or by a refresh',
+      }),
+  })
   .openapi('Revocation');
 
 export const JsonWebKeySet = z
@@ -340,17 +374,31 @@ function toIssueRequest(
 
 const credentialType = z.literal('TOKEN').optional();
 
+const detailDescription =
+  'true: answer with client id, token, jti and exp per credential instead of the client id -> token map';
+
+/** `detail=true|false` in a query string. */
+const detailParameter = z
+  .enum(['true', 'false'])
+  .transform((value) => value === 'true')
+  .optional()
+  .openapi({ description: detailDescription });
+
+/** POST's query string: only `detail` (the request itself is the JSON body). */
+export const DetailQuery = z.strictObject({ detail: detailParameter });
+
 export const CredentialsQuery = z
   .strictObject({
     number: integerParameter(1, MAX_CREDENTIALS_PER_CALL).optional(),
     type: credentialType,
     clientid: repeatable(clientIdSchema, MAX_CREDENTIALS_PER_CALL),
-    topicAcl: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
-    pub: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
-    sub: repeatable(topicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    topicAcl: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    pub: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
+    sub: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
     expiration: integerParameter(NO_EXPIRATION, MAX_EXPIRATION_SECONDS).pipe(expirationSeconds).optional(),
+    detail: detailParameter,
   })
-  .transform(({ type: _, ...fields }, ctx) => toIssueRequest(fields, ctx));
+  .transform(({ type: _, detail = false, ...fields }, ctx) => ({ ...toIssueRequest(fields, ctx), detail }));
 
 export const CredentialsBody = z
   .strictObject({
@@ -361,12 +409,14 @@ export const CredentialsBody = z
     pub: z.array(topicFilterSchema).max(MAX_FILTERS_PER_DIRECTION).optional(),
     sub: z.array(topicFilterSchema).max(MAX_FILTERS_PER_DIRECTION).optional(),
     expiration: expirationSeconds.optional(),
+    detail: z.boolean().optional().openapi({ description: detailDescription }),
   })
   .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('CredentialsRequest')
-  .transform(({ type: _, clientid = [], pub = [], sub = [], ...fields }, ctx) =>
-    toIssueRequest({ ...fields, clientid, pub, sub }, ctx),
-  );
+  .transform(({ type: _, clientid = [], pub = [], sub = [], detail = false, ...fields }, ctx) => ({
+    ...toIssueRequest({ ...fields, clientid, pub, sub }, ctx),
+    detail,
+  }));
 
 // ---- revocation requests
 

@@ -1,6 +1,7 @@
 // Domain records -> wire JSON (snake_case and ISO timestamps, as Cloudflare's API).
 import type { AdminKeyView } from '../service/admin-keys.js';
 import type { BrokerView } from '../service/brokers.js';
+import type { IssuedCredential } from '../service/credentials.js';
 import type { PageResult } from '../service/paging.js';
 import type { RevocationFeedPage } from '../service/revocations.js';
 import type { SigningKeyView } from '../service/signing-keys.js';
@@ -55,11 +56,23 @@ export function signingKeyJson(key: SigningKeyView) {
   };
 }
 
+/** Cloudflare's client id -> token map, or with `detail` each credential with its jti and exp. */
+export function issuedCredentialsJson(issued: IssuedCredential[], detail: boolean) {
+  if (!detail) return Object.fromEntries(issued.map(({ clientId, token }) => [clientId, token]));
+  return issued.map(({ clientId, token, jti, expiresAt }) => ({
+    client_id: clientId,
+    token,
+    jti,
+    exp: expiresAt,
+  }));
+}
+
 export function revocationJson(revocation: RevocationRecord) {
   return {
     jti: revocation.jti,
     revoked_on: timestamp(revocation.revokedAt),
     expires_on: revocation.expiresAt === null ? null : timestamp(revocation.expiresAt * 1000),
+    descendant_of: revocation.descendantOf,
   };
 }
 

@@ -1,8 +1,10 @@
 // Admin API keys: bearer secrets stored only as SHA-256 digests, scoped to all namespaces or one.
+import { STARTUP_ACTOR } from '../core/audit.js';
 import { notFound, ServiceError } from '../core/errors.js';
 import { constantTimeEqual, generateAdminSecret, sha256Hex } from '../crypto/secrets.js';
-import type { AdminKeyListing, AdminKeyRecord } from '../store/port.js';
+import type { AdminKeyListing, AdminKeyRecord, NamespaceRecord } from '../store/port.js';
 import { type Actor, accessNamespace, type Permission, requireGlobal } from './access.js';
+import { namespaceEvent } from './audit.js';
 import type { ServiceDeps } from './deps.js';
 import { mapPage, type PageRequest, type PageResult, toStorePage } from './paging.js';
 
@@ -23,19 +25,34 @@ function toView({ secretHash: _, ...key }: AdminKeyListing): AdminKeyView {
   return key;
 }
 
+/** What the trail keeps of a key: never the secret or its hash. */
+const auditedKey = (key: AdminKeyRecord) => ({
+  key_id: key.id,
+  name: key.name,
+  permission: key.permission,
+  hint: key.hint,
+});
+
 export function createAdminKeyService({ store, clock, newId }: ServiceDeps) {
+  /** `namespace`: the key's scope, named for the audit trail; `createdBy`: null at start-up. */
   async function insert(
     secret: string,
-    fields: Pick<AdminKeyRecord, 'name' | 'namespaceId' | 'permission' | 'createdBy'>,
+    fields: Pick<AdminKeyRecord, 'name' | 'permission' | 'createdBy'>,
+    namespace: NamespaceRecord | null,
   ): Promise<AdminKeyRecord> {
     const key: AdminKeyRecord = {
       id: newId(),
       secretHash: await sha256Hex(secret),
       hint: secret.slice(-HINT_LENGTH),
       createdAt: clock(),
+      namespaceId: namespace?.id ?? null,
       ...fields,
     };
-    await store.insertAdminKey(key);
+    const actor = key.createdBy ?? STARTUP_ACTOR;
+    await store.insertAdminKey(
+      key,
+      namespaceEvent('admin_key.create', actor, key.createdAt, namespace, auditedKey(key)),
+    );
     return key;
   }
 
@@ -51,24 +68,14 @@ export function createAdminKeyService({ store, clock, newId }: ServiceDeps) {
     /** The secret is returned here once and never again. */
     async create(actor: Actor, input: AdminKeyInput): Promise<{ key: AdminKeyView; secret: string }> {
       requireGlobal(actor, 'write');
-      const namespace = input.namespace && (await accessNamespace(store, actor, input.namespace, 'write'));
+      const namespace =
+        input.namespace === undefined ? null : await accessNamespace(store, actor, input.namespace, 'write');
       const secret = generateAdminSecret();
-      const key = await insert(secret, {
-        name: input.name,
-        namespaceId: namespace ? namespace.id : null,
-        permission: input.permission,
-        createdBy: actor.keyId,
-      });
-      await store.insertAuditEvent({
-        at: key.createdAt,
-        action: 'admin_key.create',
-        actor: actor.keyId,
-        namespaceId: key.namespaceId,
-        namespace: namespace ? namespace.name : null,
-        brokerId: null,
-        broker: null,
-        details: { key_id: key.id, name: key.name, permission: key.permission, hint: key.hint },
-      });
+      const key = await insert(
+        secret,
+        { name: input.name, permission: input.permission, createdBy: actor.keyId },
+        namespace,
+      );
       return { key: toView({ ...key, namespaceName: namespace ? namespace.name : null }), secret };
     },
 
@@ -81,22 +88,14 @@ export function createAdminKeyService({ store, clock, newId }: ServiceDeps) {
       requireGlobal(actor, 'write');
       const key = await store.findAdminKey(id);
       if (!key) throw notFound('admin key');
-      if (!(await store.deleteAdminKey(key.id))) {
+      const scope = key.namespaceId === null ? null : { id: key.namespaceId, name: key.namespaceName ?? '' };
+      const audit = namespaceEvent('admin_key.delete', actor.keyId, clock(), scope, auditedKey(key));
+      if (!(await store.deleteAdminKey(key.id, audit))) {
         throw new ServiceError(
           'conflict',
           'refusing to delete the last read-write admin key for all namespaces',
         );
       }
-      await store.insertAuditEvent({
-        at: clock(),
-        action: 'admin_key.delete',
-        actor: actor.keyId,
-        namespaceId: key.namespaceId,
-        namespace: key.namespaceName,
-        brokerId: null,
-        broker: null,
-        details: { key_id: key.id, name: key.name, permission: key.permission, hint: key.hint },
-      });
     },
 
     /**
@@ -104,16 +103,16 @@ export function createAdminKeyService({ store, clock, newId }: ServiceDeps) {
      * without keys, generates the first one and returns it (the only time it is ever shown).
      */
     async bootstrap(configuredSecret: string | undefined): Promise<{ generatedSecret?: string }> {
-      const fields = { name: 'bootstrap', namespaceId: null, permission: 'write', createdBy: null } as const;
+      const fields = { name: 'bootstrap', permission: 'write', createdBy: null } as const;
       if (configuredSecret !== undefined) {
         if (!(await store.findAdminKeyByHash(await sha256Hex(configuredSecret)))) {
-          await insert(configuredSecret, fields);
+          await insert(configuredSecret, fields, null);
         }
         return {};
       }
       if ((await store.countAdminKeys()) > 0) return {};
       const generatedSecret = generateAdminSecret();
-      await insert(generatedSecret, fields);
+      await insert(generatedSecret, fields, null);
       return { generatedSecret };
     },
   };

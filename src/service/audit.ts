@@ -25,6 +25,52 @@ export function brokerEvent(
   };
 }
 
+/** An event about a namespace (or, with `namespace: null`, above every namespace). */
+export function namespaceEvent(
+  action: AuditAction,
+  actor: string,
+  at: number,
+  namespace: Pick<NamespaceRecord, 'id' | 'name'> | null,
+  details: Record<string, unknown>,
+): AuditEventRecord {
+  return {
+    at,
+    action,
+    actor,
+    namespaceId: namespace?.id ?? null,
+    namespace: namespace?.name ?? null,
+    brokerId: null,
+    broker: null,
+    details,
+  };
+}
+
+/** `keyRotationPeriod` -> `key_rotation_period`: details use the API's field names. */
+export function withWireNames(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(fields).map(([key, value]) => [
+      key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+      value,
+    ]),
+  );
+}
+
+/**
+ * The fields whose value differs between two views of a setting (by their JSON), each as `{ old, new }`:
+ * what an update changed, for its audit event. Both views must leave secrets out.
+ */
+export function changedFields(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+): Record<string, { old: unknown; new: unknown }> {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return Object.fromEntries(
+    [...keys]
+      .filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]))
+      .map((key) => [key, { old: before[key] ?? null, new: after[key] ?? null }]),
+  );
+}
+
 export type AuditQuery = Omit<AuditFilter, 'namespaceId'>;
 
 export function createAuditService({ store }: ServiceDeps) {

@@ -16,6 +16,7 @@ import { notFound, ServiceError } from '../core/errors.js';
 import { type PublicJwk, toPublicJwk } from '../crypto/keys.js';
 import type { BrokerRecord, NamespaceRecord } from '../store/port.js';
 import { type Actor, accessNamespace, type Permission } from './access.js';
+import { brokerEvent, changedFields, withWireNames } from './audit.js';
 import type { ServiceDeps } from './deps.js';
 import { newSigningKeyRecord } from './keyring.js';
 import { mapPage, type PageRequest, type PageResult, toStorePage } from './paging.js';
@@ -59,6 +60,33 @@ function checkClaimProfile(broker: BrokerRecord, request: BrokerSettings): void 
         ? 'expiration'
         : 'max_lifetime';
   throw new ServiceError('invalid_input', problem, field);
+}
+
+/** A broker's settings as the audit trail records them, in the API's field names. */
+function auditedSettings({
+  description,
+  expiration,
+  algorithm,
+  defaultTopicAcl,
+  issuer,
+  audience,
+  keyRotationPeriod,
+  maxLifetime,
+  maxClientIdLength,
+  claimProfile,
+}: BrokerRecord): Record<string, unknown> {
+  return withWireNames({
+    description,
+    expiration,
+    algorithm,
+    defaultTopicAcl,
+    issuer,
+    audience,
+    keyRotationPeriod,
+    maxLifetime,
+    maxClientIdLength,
+    claimProfile,
+  });
 }
 
 export function createBrokerService(deps: ServiceDeps) {
@@ -105,10 +133,19 @@ export function createBrokerService(deps: ServiceDeps) {
       checkClaimProfile(broker, input);
       // The first key signs at once (no verifier can hold a key set of a broker that did not exist); the
       // second is published ahead as the next key.
-      const inserted = await store.insertBroker(broker, [
-        await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now, now),
-        await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now),
-      ]);
+      const current = await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now, now);
+      const next = await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now);
+      const inserted = await store.insertBroker(
+        broker,
+        [current, next],
+        brokerEvent(
+          'broker.create',
+          actor.keyId,
+          now,
+          { namespace, broker },
+          { id, ...auditedSettings(broker), kid: current.kid, next_kid: next.kid },
+        ),
+      );
       if (!inserted) {
         throw new ServiceError(
           'conflict',
@@ -136,16 +173,33 @@ export function createBrokerService(deps: ServiceDeps) {
       changes: BrokerSettings,
     ): Promise<BrokerView> {
       const { namespace, broker } = await access(actor, namespaceName, brokerName, 'write');
-      checkClaimProfile({ ...broker, ...changes }, changes);
-      const updated = await store.updateBroker(broker.id, { ...changes, modifiedAt: clock() });
+      // A setting given as undefined is left as it is, by the store too.
+      const updatedSettings = Object.fromEntries(
+        Object.entries(changes).filter(([, value]) => value !== undefined),
+      ) as BrokerSettings;
+      checkClaimProfile({ ...broker, ...updatedSettings }, changes);
+      const now = clock();
+      const audit = brokerEvent(
+        'broker.update',
+        actor.keyId,
+        now,
+        { namespace, broker },
+        {
+          changes: changedFields(auditedSettings(broker), auditedSettings({ ...broker, ...updatedSettings })),
+        },
+      );
+      const updated = await store.updateBroker(broker.id, { ...changes, modifiedAt: now }, audit);
       if (!updated) throw notFound('broker');
       brokerChanges?.brokerChanged(broker.id);
       return view(namespace)(updated);
     },
 
     async delete(actor: Actor, namespaceName: string, brokerName: string): Promise<void> {
-      const { broker } = await access(actor, namespaceName, brokerName, 'write');
-      await store.deleteBroker(broker.id);
+      const { namespace, broker } = await access(actor, namespaceName, brokerName, 'write');
+      await store.deleteBroker(
+        broker.id,
+        brokerEvent('broker.delete', actor.keyId, clock(), { namespace, broker }, { id: broker.id }),
+      );
       brokerChanges?.brokerChanged(broker.id);
     },
 

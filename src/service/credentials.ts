@@ -31,8 +31,14 @@ export interface IssueRequest {
   expiration?: number;
 }
 
-/** clientId -> JWT, in request order. */
-export type IssuedCredentials = Record<string, string>;
+/** One issued credential: what a client needs, and the jti to revoke it by. */
+export interface IssuedCredential {
+  clientId: string;
+  token: string;
+  jti: string;
+  /** Epoch seconds; null: no `exp`. */
+  expiresAt: number | null;
+}
 
 /** One credential to sign: the client ID its `sub` binds, its topic ACL and its `exp`. */
 export interface Grant {
@@ -51,6 +57,8 @@ export interface SignAndRecordRequest {
   issuedAt: number;
   /** The admin key id, or another provenance (`refresh:<jti>`). */
   issuedBy: string;
+  /** A refresh: the jti of the credential the new one replaces (revoking it revokes the new one too). */
+  parentJti?: string;
   /** Writes the records in place of `store.insertIssuedCredentials`, e.g. together with a revocation. */
   record?: (records: IssuedCredentialRecord[]) => Promise<void>;
   /** The audit event for these records, written in the same transaction (without `record`). */
@@ -69,7 +77,7 @@ export interface SignedGrant {
 export type SignAndRecord = (request: SignAndRecordRequest) => Promise<SignedGrant[]>;
 
 export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: Keyring): SignAndRecord {
-  return async ({ broker, grants, issuedAt, issuedBy, record, audit }) => {
+  return async ({ broker, grants, issuedAt, issuedBy, parentJti = null, record, audit }) => {
     const key = await keyring.currentSigningKey(broker);
     const claims = grants.map(
       ({ clientId, topicAcl, expiresAt, originalIssuedAt }): CredentialClaims => ({
@@ -115,6 +123,7 @@ export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: K
         issuedAt,
         expiresAt: claim.exp ?? null,
         issuedBy,
+        parentJti,
       }),
     );
     await (record ?? ((rows) => store.insertIssuedCredentials(rows, audit?.(rows))))(records);
@@ -139,7 +148,7 @@ export function createCredentialService(deps: ServiceDeps, brokers: BrokerServic
       namespaceName: string,
       brokerName: string,
       request: IssueRequest,
-    ): Promise<IssuedCredentials> {
+    ): Promise<IssuedCredential[]> {
       const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
       const lifetime = freshCredentialLifetime(broker, request.expiration);
       if (!lifetime.ok) throw new ServiceError('invalid_input', lifetime.message, 'expiration');
@@ -166,7 +175,12 @@ export function createCredentialService(deps: ServiceDeps, brokers: BrokerServic
         audit: (records) =>
           brokerEvent('credentials.issue', actor.keyId, now, { namespace, broker }, issuedDetails(records)),
       });
-      return Object.fromEntries(signed.map(({ claims, token }) => [claims.sub, token]));
+      return signed.map(({ claims, token }) => ({
+        clientId: claims.sub,
+        token,
+        jti: claims.jti,
+        expiresAt: claims.exp ?? null,
+      }));
     },
   };
 }

@@ -34,4 +34,8 @@ export interface ServiceDeps {
   maxRevocationsPerBroker?: number;
   /** Told of broker, key and revocation changes; createServices points it at the webhooks' verifiers. */
   brokerChanges?: BrokerChangeListener;
+  /** Days the scheduled job keeps audit events (GATEPASS_AUDIT_RETENTION_DAYS); 0 or omitted: forever. */
+  auditRetentionDays?: number;
+  /** Refreshes a minute per presented credential and per client id of a broker; 0 or omitted: unlimited. */
+  refreshPerMinute?: number;
 }

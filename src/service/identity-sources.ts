@@ -12,6 +12,7 @@ import type {
   WebhookSourceSettings,
 } from '../store/port.js';
 import type { Actor, Permission } from './access.js';
+import { brokerEvent, changedFields, withWireNames } from './audit.js';
 import type { BrokerService } from './brokers.js';
 import type { ServiceDeps } from './deps.js';
 import { mapPage, type PageRequest, type PageResult, toStorePage } from './paging.js';
@@ -268,6 +269,15 @@ function toView(namespace: NamespaceRecord, broker: BrokerRecord) {
   };
 }
 
+/** A source as the audit trail records it: its view (no secret, header names only), in the API's field names. */
+function auditedSource(view: IdentitySourceView): Record<string, unknown> {
+  return withWireNames({
+    kind: view.kind,
+    ...view.settings,
+    aclTemplate: withWireNames({ ...view.aclTemplate }),
+  });
+}
+
 /** The shared secret of a JWT source, unsealed. */
 export async function unsealHmacSecret(
   { keyEncryptionKey }: Pick<ServiceDeps, 'keyEncryptionKey'>,
@@ -431,14 +441,26 @@ export function createIdentitySourceService(deps: ServiceDeps, brokers: BrokerSe
         input.kind === 'jwt'
           ? { ...common, kind: 'jwt', settings: await jwtSettings(id, input) }
           : { ...common, kind: 'webhook', settings: await webhookSettings(id, input) };
-      if (!(await store.insertIdentitySource(source))) {
+      const view = toView(namespace, broker)(source);
+      const audit = brokerEvent(
+        'identity_source.create',
+        actor.keyId,
+        now,
+        { namespace, broker },
+        {
+          id,
+          name: source.name,
+          ...auditedSource(view),
+        },
+      );
+      if (!(await store.insertIdentitySource(source, audit))) {
         throw new ServiceError(
           'conflict',
           `an identity source named '${input.name}' already exists for this broker`,
           'name',
         );
       }
-      return toView(namespace, broker)(source);
+      return view;
     },
 
     async list(
@@ -499,18 +521,47 @@ export function createIdentitySourceService(deps: ServiceDeps, brokers: BrokerSe
               },
               source.settings,
             );
-      const updated = await store.updateIdentitySource(source.id, {
-        settings,
-        ...(aclTemplate ? { aclTemplate } : {}),
-        modifiedAt: clock(),
-      });
+      const now = clock();
+      const view = toView(namespace, broker);
+      const next = { ...source, settings, ...(aclTemplate ? { aclTemplate } : {}) } as IdentitySourceRecord;
+      const audit = brokerEvent(
+        'identity_source.update',
+        actor.keyId,
+        now,
+        { namespace, broker },
+        {
+          name: source.name,
+          changes: changedFields(auditedSource(view(source)), auditedSource(view(next))),
+          // Sealed values are never recorded, nor compared: that they were set again is all the trail says.
+          secrets_replaced: (['secret', 'headers'] as const).filter((field) => changes[field] !== undefined),
+        },
+      );
+      const updated = await store.updateIdentitySource(
+        source.id,
+        { settings, ...(aclTemplate ? { aclTemplate } : {}), modifiedAt: now },
+        audit,
+      );
       if (!updated) throw notFound('identity source');
-      return toView(namespace, broker)(updated);
+      return view(updated);
     },
 
     async delete(actor: Actor, namespaceName: string, brokerName: string, name: string): Promise<void> {
-      const { broker } = await access(actor, namespaceName, brokerName, 'write');
-      await store.deleteIdentitySource((await find(broker, name)).id);
+      const { namespace, broker } = await access(actor, namespaceName, brokerName, 'write');
+      const source = await find(broker, name);
+      await store.deleteIdentitySource(
+        source.id,
+        brokerEvent(
+          'identity_source.delete',
+          actor.keyId,
+          clock(),
+          { namespace, broker },
+          {
+            id: source.id,
+            name: source.name,
+            kind: source.kind,
+          },
+        ),
+      );
     },
   };
 }

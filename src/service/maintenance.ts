@@ -1,5 +1,5 @@
-// The scheduled job: signing-key rotation (and next keys published ahead), removal of retired keys, and
-// pruning after tokens expire.
+// The scheduled job: signing-key rotation (and next keys published ahead), removal of retired keys, pruning
+// after tokens expire, and the audit trail's retention.
 import { SCHEDULER_ACTOR } from '../core/audit.js';
 import { toEpochSeconds } from '../core/clock.js';
 import { EXPIRY_GRACE_SECONDS } from '../core/expiration.js';
@@ -10,16 +10,24 @@ import type { SigningKeyService } from './signing-keys.js';
 
 const ROTATION_PAGE = 100;
 
+/**
+ * Audit events deleted a statement: a first run over years of trail deletes it in many short statements, so
+ * neither SQLite's writers nor D1's per-statement limits wait on one long delete.
+ */
+const AUDIT_PRUNE_CHUNK = 1000;
+const DAY_MS = 24 * 3600 * 1000;
+
 export interface MaintenanceCounts {
   keysRotated: number;
   keysRemoved: number;
   revocationsPruned: number;
   credentialsPruned: number;
   eventsPruned: number;
+  auditEventsPruned: number;
 }
 
 export function createMaintenanceService(deps: ServiceDeps, signingKeys: SigningKeyService) {
-  const { store, clock, log, brokerChanges } = deps;
+  const { store, clock, log, brokerChanges, auditRetentionDays = 0 } = deps;
 
   /** One broker's failure must not hold back the others; the next run tries it again. */
   async function eachBroker<T extends { broker: { id: string } }>(
@@ -77,6 +85,18 @@ export function createMaintenanceService(deps: ServiceDeps, signingKeys: Signing
     );
   }
 
+  /** Deletes audit events older than the retention, chunk by chunk, until none is left. */
+  async function pruneAuditEvents(now: number): Promise<number> {
+    if (auditRetentionDays === 0) return 0;
+    const before = now - auditRetentionDays * DAY_MS;
+    let pruned = 0;
+    for (;;) {
+      const deleted = await store.deleteAuditEventsBefore(before, AUDIT_PRUNE_CHUNK);
+      pruned += deleted;
+      if (deleted < AUDIT_PRUNE_CHUNK) return pruned;
+    }
+  }
+
   /**
    * Runs every maintenance step for the moment `now` (epoch ms). Idempotent: a second run at the same `now`
    * changes nothing, so overlapping schedulers (a Node timer and `npm run cron`) are harmless. `actor` is who
@@ -99,7 +119,15 @@ export function createMaintenanceService(deps: ServiceDeps, signingKeys: Signing
     const eventsPruned = await store.deleteExpiredRevocationEvents(expiredBefore);
     const revocationsPruned = await store.deleteExpiredRevocations(expiredBefore);
     const credentialsPruned = await store.deleteExpiredCredentials(expiredBefore);
-    const counts = { keysRotated, keysRemoved, revocationsPruned, credentialsPruned, eventsPruned };
+    const auditEventsPruned = await pruneAuditEvents(now);
+    const counts = {
+      keysRotated,
+      keysRemoved,
+      revocationsPruned,
+      credentialsPruned,
+      eventsPruned,
+      auditEventsPruned,
+    };
     log?.({
       level: 'info',
       msg: 'scheduled job',

@@ -1,7 +1,8 @@
 // Namespaces: the tenant boundary that groups brokers.
-import { ServiceError } from '../core/errors.js';
+import { notFound, ServiceError } from '../core/errors.js';
 import type { NamespaceRecord } from '../store/port.js';
 import { type Actor, accessNamespace, requireGlobal, requirePermission } from './access.js';
+import { changedFields, namespaceEvent } from './audit.js';
 import type { ServiceDeps } from './deps.js';
 import { mapPage, type PageRequest, type PageResult, toStorePage } from './paging.js';
 
@@ -22,7 +23,11 @@ export function createNamespaceService({ store, clock, newId, brokerChanges }: S
         createdAt: now,
         modifiedAt: now,
       };
-      if (!(await store.insertNamespace(namespace))) {
+      const audit = namespaceEvent('namespace.create', actor.keyId, now, namespace, {
+        id: namespace.id,
+        description: namespace.description,
+      });
+      if (!(await store.insertNamespace(namespace, audit))) {
         throw new ServiceError('conflict', `a namespace named '${input.name}' already exists`, 'name');
       }
       return namespace;
@@ -40,14 +45,34 @@ export function createNamespaceService({ store, clock, newId, brokerChanges }: S
 
     async update(actor: Actor, name: string, description: string): Promise<NamespaceRecord> {
       const namespace = await accessNamespace(store, actor, name, 'write');
-      return (await store.updateNamespace(namespace.id, description, clock())) ?? namespace;
+      const now = clock();
+      const audit = namespaceEvent('namespace.update', actor.keyId, now, namespace, {
+        changes: changedFields({ description: namespace.description }, { description }),
+      });
+      const updated = await store.updateNamespace(namespace.id, description, now, audit);
+      if (!updated) throw notFound('namespace');
+      return updated;
     },
 
-    /** Deletes the namespace with its brokers, keys, credentials records and revocations. */
-    async delete(actor: Actor, name: string): Promise<void> {
+    /**
+     * Deletes an empty namespace; with `force`, also its brokers (their keys, credential records,
+     * revocations and identity sources) and the admin keys scoped to it, which the audit event lists.
+     */
+    async delete(actor: Actor, name: string, { force }: { force: boolean }): Promise<void> {
       const namespace = await accessNamespace(store, actor, name, 'write');
       requireGlobal(actor, 'write');
-      await store.deleteNamespace(namespace.id);
+      const audit = namespaceEvent('namespace.delete', actor.keyId, clock(), namespace, {
+        id: namespace.id,
+        force,
+      });
+      if (!(await store.deleteNamespace(namespace.id, { force, audit }))) {
+        const { total } = await store.listBrokers(namespace.id, { offset: 0, limit: 1 });
+        throw new ServiceError(
+          'conflict',
+          `namespace '${name}' still has ${total} broker(s): delete them first, or delete with force=true ` +
+            'to delete them, and the admin keys scoped to the namespace, with it',
+        );
+      }
       brokerChanges?.namespaceDeleted(namespace.id);
     },
   };

@@ -1,6 +1,9 @@
-// The identity-source part of the drizzle Store: settings (secrets already sealed) and ACL templates as JSON.
-import { and, asc, count, eq, sql } from 'drizzle-orm';
-import type { GatepassDatabase } from './drizzle.js';
+// The identity-source part of the drizzle Store: settings (secrets already sealed) and ACL templates as JSON,
+// each change written with its audit event in one atomic batch.
+import { and, asc, count, eq, exists, sql } from 'drizzle-orm';
+import type { GatepassDatabase, RunAtomically } from './drizzle.js';
+import { auditInsert, auditInsertWhere } from './drizzle-audit.js';
+import { isUniqueViolation } from './drizzle-sql.js';
 import type { IdentitySourceRecord, Store } from './port.js';
 import { identitySources } from './schema.js';
 
@@ -24,19 +27,29 @@ function toRecord(row: Row): IdentitySourceRecord {
   } as IdentitySourceRecord;
 }
 
-export function createIdentitySourceStore(db: GatepassDatabase): IdentitySourceStore {
+export function createIdentitySourceStore(
+  db: GatepassDatabase,
+  runAtomically: RunAtomically,
+): IdentitySourceStore {
+  const sourceExists = (id: string) =>
+    exists(db.select({ id: identitySources.id }).from(identitySources).where(eq(identitySources.id, id)));
+
   return {
-    async insertIdentitySource(source) {
-      const inserted = await db
-        .insert(identitySources)
-        .values({
-          ...source,
-          settings: JSON.stringify(source.settings),
-          aclTemplate: JSON.stringify(source.aclTemplate),
-        })
-        .onConflictDoNothing()
-        .returning({ id: identitySources.id });
-      return inserted.length === 1;
+    async insertIdentitySource(source, audit) {
+      try {
+        await runAtomically([
+          db.insert(identitySources).values({
+            ...source,
+            settings: JSON.stringify(source.settings),
+            aclTemplate: JSON.stringify(source.aclTemplate),
+          }),
+          auditInsert(db, audit),
+        ]);
+        return true;
+      } catch (error) {
+        if (isUniqueViolation(error)) return false;
+        throw error;
+      }
     },
 
     async findIdentitySource(brokerId, name) {
@@ -78,21 +91,27 @@ export function createIdentitySourceStore(db: GatepassDatabase): IdentitySourceS
       return rows.map(toRecord);
     },
 
-    async updateIdentitySource(id, { settings, aclTemplate, modifiedAt }) {
-      const [row] = await db
-        .update(identitySources)
-        .set({
-          modifiedAt,
-          ...(settings === undefined ? {} : { settings: JSON.stringify(settings) }),
-          ...(aclTemplate === undefined ? {} : { aclTemplate: JSON.stringify(aclTemplate) }),
-        })
-        .where(eq(identitySources.id, id))
-        .returning();
+    async updateIdentitySource(id, { settings, aclTemplate, modifiedAt }, audit) {
+      await runAtomically([
+        db
+          .update(identitySources)
+          .set({
+            modifiedAt,
+            ...(settings === undefined ? {} : { settings: JSON.stringify(settings) }),
+            ...(aclTemplate === undefined ? {} : { aclTemplate: JSON.stringify(aclTemplate) }),
+          })
+          .where(eq(identitySources.id, id)),
+        auditInsertWhere(db, audit, sourceExists(id)),
+      ]);
+      const [row] = await db.select().from(identitySources).where(eq(identitySources.id, id)).limit(1);
       return row && toRecord(row);
     },
 
-    async deleteIdentitySource(id) {
-      await db.delete(identitySources).where(eq(identitySources.id, id));
+    async deleteIdentitySource(id, audit) {
+      await runAtomically([
+        auditInsertWhere(db, audit, sourceExists(id)),
+        db.delete(identitySources).where(eq(identitySources.id, id)),
+      ]);
     },
   };
 }

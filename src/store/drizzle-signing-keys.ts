@@ -18,9 +18,11 @@ import {
 } from 'drizzle-orm';
 import type { AuditEventRecord } from '../core/audit.js';
 import type { GatepassDatabase, RunAtomically } from './drizzle.js';
-import { type InsertRowWhere, toBroker } from './drizzle-rows.js';
+import { auditInsertWhere } from './drizzle-audit.js';
+import { toBroker } from './drizzle-configuration.js';
+import { insertRowWhere } from './drizzle-sql.js';
 import type { SigningKeyRecord, Store } from './port.js';
-import { auditEvents, brokers, namespaces, signingKeys } from './schema.js';
+import { brokers, namespaces, signingKeys } from './schema.js';
 
 type SigningKeyStore = Pick<
   Store,
@@ -45,11 +47,7 @@ const published = isNull(signingKeys.revokedAt);
 const isCurrent = and(isNotNull(signingKeys.activatedAt), isNull(signingKeys.retiredAt));
 const isNext = and(isNull(signingKeys.activatedAt), isNull(signingKeys.retiredAt));
 
-export function createSigningKeyStore(
-  db: GatepassDatabase,
-  runAtomically: RunAtomically,
-  insertRowWhere: InsertRowWhere,
-): SigningKeyStore {
+export function createSigningKeyStore(db: GatepassDatabase, runAtomically: RunAtomically): SigningKeyStore {
   const key = (brokerId: string, kid: string) =>
     and(eq(signingKeys.brokerId, brokerId), eq(signingKeys.kid, kid));
   const keyExists = (brokerId: string, kid: string, state?: SQL) =>
@@ -60,9 +58,7 @@ export function createSigningKeyStore(
         .where(and(key(brokerId, kid), state)),
     );
   const auditWhere = (audit: AuditEventRecord | undefined, condition: SQL) =>
-    audit === undefined
-      ? []
-      : [insertRowWhere(auditEvents, { ...audit, details: JSON.stringify(audit.details) }, condition)];
+    audit === undefined ? [] : [auditInsertWhere(db, audit, condition)];
 
   async function listKeys(brokerId: string, condition?: SQL) {
     const rows = await db
@@ -148,6 +144,7 @@ export function createSigningKeyStore(
       const done = keyExists(brokerId, next.kid);
       await runAtomically([
         insertRowWhere(
+          db,
           signingKeys,
           signingKeyRow(next),
           and(keyExists(brokerId, retiring.kid, isCurrent), keyExists(brokerId, promoting.kid, isNext)),
@@ -178,7 +175,7 @@ export function createSigningKeyStore(
       if (replacement !== null) {
         const done = keyExists(brokerId, replacement.kid);
         await runAtomically([
-          insertRowWhere(signingKeys, signingKeyRow(replacement), keyExists(brokerId, kid, isNext)),
+          insertRowWhere(db, signingKeys, signingKeyRow(replacement), keyExists(brokerId, kid, isNext)),
           db
             .update(signingKeys)
             .set({ ...revoked, removeAfter })
@@ -212,7 +209,7 @@ export function createSigningKeyStore(
       );
       const done = keyExists(next.brokerId, next.kid);
       await runAtomically([
-        insertRowWhere(signingKeys, signingKeyRow(next), and(brokerExists, sql`not ${hasNext}`)),
+        insertRowWhere(db, signingKeys, signingKeyRow(next), and(brokerExists, sql`not ${hasNext}`)),
         ...auditWhere(audit, done),
       ]);
       return recorded(next.brokerId, next.kid);

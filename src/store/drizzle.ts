@@ -9,29 +9,25 @@ import {
   exists,
   getTableColumns,
   gt,
+  gte,
   inArray,
   isNull,
   lt,
   max,
-  ne,
-  not,
+  notExists,
   or,
+  type SQL,
   sql,
   type Table,
 } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
-import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
-import { auditInsert, createAuditStore } from './drizzle-audit.js';
+import { alias, type BaseSQLiteDatabase, type SQLiteTable } from 'drizzle-orm/sqlite-core';
+import { auditInsert, auditInsertWithDetail, createAuditStore } from './drizzle-audit.js';
+import { createConfigurationStore } from './drizzle-configuration.js';
 import { createIdentitySourceStore } from './drizzle-identity-sources.js';
-import { rowInserter, toBroker } from './drizzle-rows.js';
 import { createSigningKeyStore } from './drizzle-signing-keys.js';
-import type {
-  AdminKeyRecord,
-  IssuedCredentialRecord,
-  NamespaceRecord,
-  RevocationRecord,
-  Store,
-} from './port.js';
+import { insertRowWhere as insertRowWhereIn, total } from './drizzle-sql.js';
+import type { IssuedCredentialRecord, Store } from './port.js';
 import * as schema from './schema.js';
 
 export type GatepassDatabase = BaseSQLiteDatabase<'sync' | 'async', unknown, typeof schema>;
@@ -49,130 +45,54 @@ function chunk<T>(rows: T[], size: number): T[][] {
   return chunks;
 }
 
+/** A list as one bound parameter (a JSON array), whatever its length: `x IN ${jsonList(ids)}`. */
+function jsonList(values: string[]): SQL {
+  return sql`(SELECT value FROM json_each(${JSON.stringify(values)}))`;
+}
+
 function chunkRows<T>(table: Table, rows: T[]): T[][] {
   return chunk(rows, Math.floor(MAX_BOUND_PARAMETERS / Object.keys(getTableColumns(table)).length));
 }
 
-/** Both drivers report a violated UNIQUE or PRIMARY KEY constraint in the message (sometimes of the cause). */
-function isUniqueViolation(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if (/UNIQUE constraint failed|PRIMARYKEY|SQLITE_CONSTRAINT_UNIQUE/i.test(e.message)) return true;
-  }
-  return false;
-}
-
 export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomically): Store {
-  const { namespaces, brokers, signingKeys, issuedCredentials, revocations, revocationEvents, adminKeys } =
-    schema;
+  const { namespaces, issuedCredentials, revocations, revocationEvents } = schema;
 
-  function selectAdminKeyListings() {
-    return db
-      .select({ ...getTableColumns(adminKeys), namespaceName: namespaces.name })
-      .from(adminKeys)
-      .leftJoin(namespaces, eq(adminKeys.namespaceId, namespaces.id))
-      .$dynamic();
+  const insertRowWhere = (table: SQLiteTable, row: Record<string, unknown>, condition: SQL | undefined) =>
+    insertRowWhereIn(db, table, row, condition);
+
+  /**
+   * `lineage(jti, origin)`: every credential of the broker refreshed from one of `named`, directly or not,
+   * with the nearest of `named` it descends from. The walk stops at named jtis, which are origins themselves.
+   * UNION (not UNION ALL) ends the walk even on a cycle, which parent links should never form.
+   */
+  function lineage(brokerId: string, named: string[]): SQL {
+    const names = jsonList(named);
+    return sql`WITH RECURSIVE lineage(jti, origin) AS (
+        SELECT c.jti, c.parent_jti FROM ${issuedCredentials} c
+        WHERE c.broker_id = ${brokerId} AND c.parent_jti IN ${names} AND c.jti NOT IN ${names}
+        UNION
+        SELECT c.jti, lineage.origin FROM lineage
+        -- CROSS JOIN keeps this order: each step looks up one jti's children in the index.
+        CROSS JOIN ${issuedCredentials} c ON c.broker_id = ${brokerId} AND c.parent_jti = lineage.jti
+        WHERE c.jti NOT IN ${names}
+      )`;
   }
 
-  async function total(query: Promise<Array<{ value: number }>>): Promise<number> {
-    const [row] = await query;
-    return row?.value ?? 0;
+  /** JSON: the jtis revoked as descendants of `named`, sorted. */
+  function revokedDescendants(brokerId: string, named: string[]): SQL {
+    return sql`(SELECT json_group_array(jti) FROM (
+        SELECT jti FROM ${revocations}
+        WHERE broker_id = ${brokerId} AND descendant_of IN ${jsonList(named)} ORDER BY jti))`;
   }
-
-  const insertRowWhere = rowInserter(db);
 
   return {
-    ...createIdentitySourceStore(db),
+    ...createConfigurationStore(db, runAtomically),
+    ...createIdentitySourceStore(db, runAtomically),
     ...createAuditStore(db),
-    ...createSigningKeyStore(db, runAtomically, insertRowWhere),
+    ...createSigningKeyStore(db, runAtomically),
 
     async ping() {
       await db.select({ value: count() }).from(namespaces).limit(1);
-    },
-
-    async insertNamespace(namespace: NamespaceRecord) {
-      const inserted = await db
-        .insert(namespaces)
-        .values(namespace)
-        .onConflictDoNothing()
-        .returning({ id: namespaces.id });
-      return inserted.length === 1;
-    },
-    async findNamespace(name) {
-      const [row] = await db.select().from(namespaces).where(eq(namespaces.name, name)).limit(1);
-      return row;
-    },
-    async listNamespaces({ offset, limit }, only) {
-      const where = only === undefined ? undefined : eq(namespaces.id, only);
-      const items = await db
-        .select()
-        .from(namespaces)
-        .where(where)
-        .orderBy(asc(namespaces.name))
-        .limit(limit)
-        .offset(offset);
-      return { items, total: await total(db.select({ value: count() }).from(namespaces).where(where)) };
-    },
-    async updateNamespace(id, description, modifiedAt) {
-      const [row] = await db
-        .update(namespaces)
-        .set({ description, modifiedAt })
-        .where(eq(namespaces.id, id))
-        .returning();
-      return row;
-    },
-    async deleteNamespace(id) {
-      await db.delete(namespaces).where(eq(namespaces.id, id));
-    },
-
-    async insertBroker(broker, keys) {
-      try {
-        await runAtomically([
-          db.insert(brokers).values({ ...broker, defaultTopicAcl: JSON.stringify(broker.defaultTopicAcl) }),
-          db
-            .insert(signingKeys)
-            .values(keys.map((key) => ({ ...key, publicJwk: JSON.stringify(key.publicJwk) }))),
-        ]);
-        return true;
-      } catch (error) {
-        if (isUniqueViolation(error)) return false;
-        throw error;
-      }
-    },
-    async findBroker(namespaceId, name) {
-      const [row] = await db
-        .select()
-        .from(brokers)
-        .where(and(eq(brokers.namespaceId, namespaceId), eq(brokers.name, name)))
-        .limit(1);
-      return row && toBroker(row);
-    },
-    async listBrokers(namespaceId, { offset, limit }) {
-      const where = eq(brokers.namespaceId, namespaceId);
-      const rows = await db
-        .select()
-        .from(brokers)
-        .where(where)
-        .orderBy(asc(brokers.name))
-        .limit(limit)
-        .offset(offset);
-      return {
-        items: rows.map(toBroker),
-        total: await total(db.select({ value: count() }).from(brokers).where(where)),
-      };
-    },
-    async updateBroker(id, { defaultTopicAcl, ...changes }) {
-      const [row] = await db
-        .update(brokers)
-        .set({
-          ...changes,
-          ...(defaultTopicAcl === undefined ? {} : { defaultTopicAcl: JSON.stringify(defaultTopicAcl) }),
-        })
-        .where(eq(brokers.id, id))
-        .returning();
-      return row && toBroker(row);
-    },
-    async deleteBroker(id) {
-      await db.delete(brokers).where(eq(brokers.id, id));
     },
 
     async findKeyUsage(brokerId, kid) {
@@ -193,7 +113,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       // Building 100 rows of bound values per request cost more than executing the insert.
       const rows = sql`
         SELECT value ->> 'brokerId', value ->> 'jti', value ->> 'clientId', value ->> 'kid',
-               value ->> 'issuedAt', value ->> 'expiresAt', value ->> 'issuedBy'
+               value ->> 'issuedAt', value ->> 'expiresAt', value ->> 'issuedBy', value ->> 'parentJti'
         FROM json_each(${JSON.stringify(records)})`;
       if (audit !== undefined) {
         // The same statement as a query builder (drizzle lists the columns in the table's order), so the
@@ -203,7 +123,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       }
       await db.run(sql`
         INSERT INTO ${issuedCredentials}
-          (broker_id, jti, client_id, kid, issued_at, expires_at, issued_by)
+          (broker_id, jti, client_id, kid, issued_at, expires_at, issued_by, parent_jti)
         ${rows}`);
     },
     async findCredentialExpiries(brokerId, jtis) {
@@ -217,11 +137,55 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       }
       return expiries;
     },
+    async findUnknownJtis(brokerId, jtis) {
+      if (jtis.length === 0) return [];
+      const rows = await db.all<{ jti: string }>(sql`
+        SELECT named.value AS jti FROM json_each(${JSON.stringify(jtis)}) AS named
+        WHERE NOT EXISTS (
+            SELECT 1 FROM ${issuedCredentials} WHERE broker_id = ${brokerId} AND jti = named.value)
+          AND NOT EXISTS (
+            SELECT 1 FROM ${revocations} WHERE broker_id = ${brokerId} AND jti = named.value)
+        ORDER BY named.key`);
+      return rows.map((row) => row.jti);
+    },
     async insertRefreshedCredential(record, revokePresented, audit) {
+      const recorded = exists(
+        db
+          .select({ jti: issuedCredentials.jti })
+          .from(issuedCredentials)
+          .where(and(eq(issuedCredentials.brokerId, record.brokerId), eq(issuedCredentials.jti, record.jti))),
+      );
+      const wasRecorded = async () => {
+        const [row] = await db
+          .select({ jti: issuedCredentials.jti })
+          .from(issuedCredentials)
+          .where(and(eq(issuedCredentials.brokerId, record.brokerId), eq(issuedCredentials.jti, record.jti)))
+          .limit(1);
+        return row !== undefined;
+      };
       if (!revokePresented) {
-        if (audit === undefined) await db.insert(issuedCredentials).values(record);
-        else await runAtomically([db.insert(issuedCredentials).values(record), auditInsert(db, audit)]);
-        return true;
+        // Checked by the statement that writes: a revocation committed after the caller's check still wins.
+        const presentedNotRevoked = notExists(
+          db
+            .select({ jti: revocations.jti })
+            .from(revocations)
+            .where(
+              and(eq(revocations.brokerId, record.brokerId), eq(revocations.jti, record.parentJti ?? '')),
+            ),
+        );
+        await runAtomically([
+          insertRowWhere(issuedCredentials, { ...record }, presentedNotRevoked),
+          ...(audit === undefined
+            ? []
+            : [
+                insertRowWhere(
+                  schema.auditEvents,
+                  { ...audit, details: JSON.stringify(audit.details) },
+                  recorded,
+                ),
+              ]),
+        ]);
+        return wasRecorded();
       }
       const { brokerId, jti, revokedAt, revokedBy, expiresAt } = revokePresented;
       // revokedBy is unique to this call: the later writes happen only if this call's revocation landed.
@@ -258,24 +222,63 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
               ),
             ]),
       ]);
-      const [recorded] = await db
-        .select({ jti: issuedCredentials.jti })
-        .from(issuedCredentials)
-        .where(and(eq(issuedCredentials.brokerId, record.brokerId), eq(issuedCredentials.jti, record.jti)))
-        .limit(1);
-      return recorded !== undefined;
+      return wasRecorded();
     },
     async deleteExpiredCredentials(before) {
+      // 1. An unexpired record whose parent is about to go, and is not the first of its chain, is attached to
+      // its nearest ancestor that stays (unexpired, or first of its chain), walking up through those that go:
+      // one walk per such record, one lookup a step (`at` is the ancestor reached, `at_goes` whether it goes
+      // too), so the work grows with the expired links. The expired parents are found by a sequential scan
+      // (NOT INDEXED: the partial index would cost a random read a refreshed credential).
+      await db.run(sql`
+        WITH RECURSIVE hop(broker_id, jti, at, at_parent, at_goes) AS (
+          SELECT c.broker_id, c.jti, p.jti, p.parent_jti, 1
+          FROM ${issuedCredentials} p NOT INDEXED
+          CROSS JOIN ${issuedCredentials} c ON c.broker_id = p.broker_id AND c.parent_jti = p.jti
+          WHERE p.expires_at < ${before} AND p.parent_jti IS NOT NULL
+            AND (c.expires_at IS NULL OR c.expires_at >= ${before})
+          UNION ALL
+          SELECT hop.broker_id, hop.jti, hop.at_parent, n.parent_jti,
+                 coalesce(n.expires_at < ${before} AND n.parent_jti IS NOT NULL, 0)
+          FROM hop
+          LEFT JOIN ${issuedCredentials} n ON n.broker_id = hop.broker_id AND n.jti = hop.at_parent
+          WHERE hop.at_goes
+        )
+        UPDATE ${issuedCredentials} SET parent_jti = hop.at FROM hop
+        WHERE NOT hop.at_goes
+          AND ${issuedCredentials}.broker_id = hop.broker_id AND ${issuedCredentials}.jti = hop.jti`);
+      // 2. Expired records go, but for the first of a chain with an unexpired credential refreshed from it:
+      // after step 1 every unexpired credential's parent stays, so an expired record with no unexpired child
+      // has nothing left that needs it.
+      const child = alias(issuedCredentials, 'child');
       const deleted = await db
         .delete(issuedCredentials)
-        .where(lt(issuedCredentials.expiresAt, before))
+        .where(
+          and(
+            lt(issuedCredentials.expiresAt, before),
+            notExists(
+              db
+                .select({ jti: child.jti })
+                .from(child)
+                .where(
+                  and(
+                    eq(child.brokerId, issuedCredentials.brokerId),
+                    eq(child.parentJti, issuedCredentials.jti),
+                    or(isNull(child.expiresAt), gte(child.expiresAt, before)),
+                  ),
+                ),
+            ),
+          ),
+        )
         .returning({ jti: issuedCredentials.jti });
       return deleted.length;
     },
 
-    async insertRevocations(brokerId, records: RevocationRecord[], audit) {
-      if (records.length === 0) return;
-      const rows = records.map((record) => ({ ...record, brokerId }));
+    async insertRevocations(brokerId, records, audit) {
+      const [first] = records;
+      if (first === undefined) return;
+      const named = records.map((record) => record.jti);
+      const rows = records.map((record) => ({ ...record, brokerId, descendantOf: null }));
       const events = records.map(({ jti, expiresAt, revokedAt }) => ({
         brokerId,
         jti,
@@ -283,25 +286,67 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         expiresAt,
         at: revokedAt,
       }));
+      // Descendants not revoked yet, read by the statements that write them, inside the transaction: a
+      // refresh committed before it is caught, one after it finds its presented credential revoked.
+      const newDescendants = (columns: SQL) => sql`${lineage(brokerId, named)}
+        SELECT ${columns} FROM lineage
+        JOIN ${issuedCredentials} c ON c.broker_id = ${brokerId} AND c.jti = lineage.jti
+        WHERE NOT EXISTS (SELECT 1 FROM ${revocations} r WHERE r.broker_id = ${brokerId} AND r.jti = lineage.jti)`;
       await runAtomically([
+        // Revoked already: the first record stays, but one revoked as a descendant is now revoked by name,
+        // so un-revoking its ancestor no longer un-revokes it.
         ...chunkRows(revocations, rows).map((part) =>
-          db.insert(revocations).values(part).onConflictDoNothing(),
+          db
+            .insert(revocations)
+            .values(part)
+            .onConflictDoUpdate({
+              target: [revocations.brokerId, revocations.jti],
+              set: { descendantOf: null },
+            }),
         ),
         ...chunkRows(revocationEvents, events).map((part) => db.insert(revocationEvents).values(part)),
-        ...(audit === undefined ? [] : [auditInsert(db, audit)]),
+        // Events first: once the revocations are in, these descendants no longer count as new.
+        db
+          .insert(revocationEvents)
+          .select(newDescendants(sql`null, ${brokerId}, lineage.jti, 1, c.expires_at, ${first.revokedAt}`)),
+        db
+          .insert(revocations)
+          .select(
+            newDescendants(
+              sql`${brokerId}, lineage.jti, ${first.revokedAt}, c.expires_at, ${first.revokedBy}, lineage.origin`,
+            ),
+          )
+          .onConflictDoNothing(),
+        ...(audit === undefined
+          ? []
+          : [auditInsertWithDetail(db, audit, 'descendants', revokedDescendants(brokerId, named))]),
       ]);
     },
     async deleteRevocations(brokerId, jtis, at, audit) {
       if (jtis.length === 0) return;
       const events = jtis.map((jti) => ({ brokerId, jti, revoked: false, expiresAt: null, at }));
+      const revokedWithThem = and(
+        eq(revocations.brokerId, brokerId),
+        sql`${revocations.descendantOf} IN ${jsonList(jtis)}`,
+        sql`${revocations.jti} NOT IN ${jsonList(jtis)}`,
+      );
       await runAtomically([
+        ...chunkRows(revocationEvents, events).map((part) => db.insert(revocationEvents).values(part)),
+        // Events and audit before the deletes, which take away what they read.
+        db
+          .insert(revocationEvents)
+          .select(
+            sql`SELECT null, ${brokerId}, ${revocations.jti}, 0, null, ${at} FROM ${revocations} WHERE ${revokedWithThem}`,
+          ),
+        ...(audit === undefined
+          ? []
+          : [auditInsertWithDetail(db, audit, 'descendants', revokedDescendants(brokerId, jtis))]),
         ...chunk(jtis, IDS_PER_STATEMENT).map((ids) =>
           db
             .delete(revocations)
             .where(and(eq(revocations.brokerId, brokerId), inArray(revocations.jti, ids))),
         ),
-        ...chunkRows(revocationEvents, events).map((part) => db.insert(revocationEvents).values(part)),
-        ...(audit === undefined ? [] : [auditInsert(db, audit)]),
+        db.delete(revocations).where(revokedWithThem),
       ]);
     },
     async countRevocations(brokerId) {
@@ -315,6 +360,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
           revokedAt: revocations.revokedAt,
           expiresAt: revocations.expiresAt,
           revokedBy: revocations.revokedBy,
+          descendantOf: revocations.descendantOf,
         })
         .from(revocations)
         .where(where)
@@ -359,41 +405,6 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         .where(and(eq(revocationEvents.brokerId, brokerId), gt(revocationEvents.seq, afterSeq)))
         .orderBy(asc(revocationEvents.seq))
         .limit(limit);
-    },
-
-    async insertAdminKey(key: AdminKeyRecord) {
-      // Two instances bootstrapping the same configured key at once insert the same hash: one wins, fine.
-      await db.insert(adminKeys).values(key).onConflictDoNothing({ target: adminKeys.secretHash });
-    },
-    async findAdminKeyByHash(secretHash) {
-      const [row] = await db.select().from(adminKeys).where(eq(adminKeys.secretHash, secretHash)).limit(1);
-      return row;
-    },
-    async findAdminKey(id) {
-      const [row] = await selectAdminKeyListings().where(eq(adminKeys.id, id)).limit(1);
-      return row;
-    },
-    async listAdminKeys({ offset, limit }) {
-      const items = await selectAdminKeyListings()
-        .orderBy(asc(adminKeys.createdAt), asc(adminKeys.id))
-        .limit(limit)
-        .offset(offset);
-      return { items, total: await total(db.select({ value: count() }).from(adminKeys)) };
-    },
-    async deleteAdminKey(id) {
-      const globalWriter = and(isNull(adminKeys.namespaceId), eq(adminKeys.permission, 'write'));
-      const otherGlobalWriters = db
-        .select({ id: adminKeys.id })
-        .from(adminKeys)
-        .where(and(globalWriter, ne(adminKeys.id, id)));
-      const deleted = await db
-        .delete(adminKeys)
-        .where(and(eq(adminKeys.id, id), or(not(globalWriter!), exists(otherGlobalWriters))))
-        .returning({ id: adminKeys.id });
-      return deleted.length === 1;
-    },
-    async countAdminKeys() {
-      return total(db.select({ value: count() }).from(adminKeys));
     },
   };
 }

@@ -78,6 +78,8 @@ export interface IssuedCredentialRecord {
   issuedAt: number;
   expiresAt: number | null;
   issuedBy: string;
+  /** A refreshed credential: the jti it was refreshed from. */
+  parentJti: string | null;
 }
 
 export interface RevocationRecord {
@@ -86,6 +88,8 @@ export interface RevocationRecord {
   /** The revoked token's `exp` (seconds) when known, so the entry can be pruned once the token is dead. */
   expiresAt: number | null;
   revokedBy: string;
+  /** Revoked because this jti (revoked by name) was: it was refreshed from it. Null: revoked by name. */
+  descendantOf: string | null;
 }
 
 /** One entry of the revocation feed. */
@@ -223,23 +227,40 @@ export interface Store {
   /** Cheap round trip that fails when the database is unusable. */
   ping(): Promise<void>;
 
+  // Configuration changes write their audit event in the same transaction, and only when the change happens.
+
   /** Returns false when the name is taken. */
-  insertNamespace(namespace: NamespaceRecord): Promise<boolean>;
+  insertNamespace(namespace: NamespaceRecord, audit: AuditEventRecord): Promise<boolean>;
   findNamespace(name: string): Promise<NamespaceRecord | undefined>;
   /** `only`: restrict to one namespace id (a scoped admin key). */
   listNamespaces(page: Page, only?: string): Promise<Paged<NamespaceRecord>>;
-  updateNamespace(id: string, description: string, modifiedAt: number): Promise<NamespaceRecord | undefined>;
-  deleteNamespace(id: string): Promise<void>;
+  updateNamespace(
+    id: string,
+    description: string,
+    modifiedAt: number,
+    audit: AuditEventRecord,
+  ): Promise<NamespaceRecord | undefined>;
+  /**
+   * Deletes the namespace, and with `force` its brokers (their keys, records, revocations and identity
+   * sources) and the admin keys scoped to it. Without `force`, writes nothing and returns false while the
+   * namespace has brokers (checked in the same statement as the delete). The audit event's details gain
+   * `brokers` and `admin_keys`: the names and ids the cascade removed.
+   */
+  deleteNamespace(id: string, options: { force: boolean; audit: AuditEventRecord }): Promise<boolean>;
 
   /**
-   * Inserts a broker with its first signing keys (the current and the next one), atomically. Returns false
-   * when the name is taken.
+   * Inserts a broker with its first signing keys (the current and the next one) and `audit`, atomically.
+   * Returns false when the name is taken.
    */
-  insertBroker(broker: BrokerRecord, keys: SigningKeyRecord[]): Promise<boolean>;
+  insertBroker(broker: BrokerRecord, keys: SigningKeyRecord[], audit: AuditEventRecord): Promise<boolean>;
   findBroker(namespaceId: string, name: string): Promise<BrokerRecord | undefined>;
   listBrokers(namespaceId: string, page: Page): Promise<Paged<BrokerRecord>>;
-  updateBroker(id: string, changes: BrokerChanges): Promise<BrokerRecord | undefined>;
-  deleteBroker(id: string): Promise<void>;
+  updateBroker(
+    id: string,
+    changes: BrokerChanges,
+    audit: AuditEventRecord,
+  ): Promise<BrokerRecord | undefined>;
+  deleteBroker(id: string, audit: AuditEventRecord): Promise<void>;
 
   /** The published keys (next, current, retired: every key but revoked ones), newest first. */
   listSigningKeys(brokerId: string): Promise<SigningKeyRecord[]>;
@@ -283,30 +304,47 @@ export interface Store {
   insertIssuedCredentials(records: IssuedCredentialRecord[], audit?: AuditEventRecord): Promise<void>;
   /** The `exp` of issued credentials by jti, for the given broker (to keep with their revocations). */
   findCredentialExpiries(brokerId: string, jtis: string[]): Promise<Map<string, number | null>>;
+  /** Of `jtis`, those the broker has neither a record of nor a revocation for, in the order given. */
+  findUnknownJtis(brokerId: string, jtis: string[]): Promise<string[]>;
   /**
-   * Records a refreshed credential. With `revokePresented`, also revokes the presented jti (and appends the
-   * feed event) in the same transaction, but only when this call is the one that revokes it: when the jti
-   * is revoked already (a concurrent refresh won) nothing is written and the result is false. `audit` is
-   * written with the record, in the same transaction, and only when the record is.
+   * Records a refreshed credential (its `parentJti` is the presented jti), unless the presented jti is
+   * revoked when the write runs: then nothing is written and the result is false, so a refresh racing a
+   * revocation of the presented credential (or of its ancestors) never leaves a live child behind. With
+   * `revokePresented`, also revokes the presented jti (and appends the feed event) in the same transaction,
+   * but only when this call is the one that revokes it: when the jti is revoked already (a concurrent
+   * refresh won) nothing is written and the result is false. `audit` is written with the record, in the
+   * same transaction, and only when the record is.
    */
   insertRefreshedCredential(
     record: IssuedCredentialRecord,
-    revokePresented?: RevocationRecord & { brokerId: string },
+    revokePresented?: Omit<RevocationRecord, 'descendantOf'> & { brokerId: string },
     audit?: AuditEventRecord,
   ): Promise<boolean>;
-  /** Deletes records of credentials whose `exp` (epoch seconds) is before `before`; returns how many. */
+  /**
+   * Deletes records of credentials whose `exp` (epoch seconds) is before `before`, keeping refresh chains
+   * whole: the children of a deleted record are attached to its nearest ancestor still recorded, and the
+   * first record of a chain stays while a credential refreshed from it has not expired. Returns how many.
+   */
   deleteExpiredCredentials(before: number): Promise<number>;
 
   /**
-   * Idempotent: an already revoked jti keeps its first record. Appends to the revocation feed.
-   * All or nothing, `audit` included.
+   * Revokes `revocations` (by name) and, in the same transaction, every credential refreshed from them,
+   * directly or not, that is not revoked yet: each marked `descendantOf` its nearest ancestor among the
+   * named jtis and given its own `exp`. Idempotent: an already revoked jti keeps its first record (but a
+   * named one revoked as a descendant before is marked as revoked by name from then on). Appends
+   * to the revocation feed (a named jti every time, a descendant when it is revoked). All or nothing,
+   * `audit` included; its details get `descendants`: the jtis revoked as descendants of the named ones.
    */
   insertRevocations(
     brokerId: string,
-    revocations: RevocationRecord[],
+    revocations: Omit<RevocationRecord, 'descendantOf'>[],
     audit?: AuditEventRecord,
   ): Promise<void>;
-  /** Un-revokes (unknown jtis are fine) and appends to the revocation feed. All or nothing, `audit` included. */
+  /**
+   * Un-revokes `jtis` and what was revoked as their descendants, and appends to the revocation feed (a
+   * named jti every time, a descendant when it was revoked). All or nothing, `audit` included; its details
+   * get `descendants`: the jtis un-revoked with the named ones.
+   */
   deleteRevocations(brokerId: string, jtis: string[], at: number, audit?: AuditEventRecord): Promise<void>;
   /** How many jtis the broker's revocation list holds. */
   countRevocations(brokerId: string): Promise<number>;
@@ -320,16 +358,21 @@ export interface Store {
   listRevocationEvents(brokerId: string, afterSeq: number, limit: number): Promise<RevocationEvent[]>;
 
   /** Returns false when the broker has a source of that name already. */
-  insertIdentitySource(source: IdentitySourceRecord): Promise<boolean>;
+  insertIdentitySource(source: IdentitySourceRecord, audit: AuditEventRecord): Promise<boolean>;
   findIdentitySource(brokerId: string, name: string): Promise<IdentitySourceRecord | undefined>;
   /** By name. */
   listIdentitySources(brokerId: string, page: Page): Promise<Paged<IdentitySourceRecord>>;
   /** The broker's JWT sources whose issuer is `issuer`, by name, at most `limit`. */
   findJwtSourcesByIssuer(brokerId: string, issuer: string, limit: number): Promise<IdentitySourceRecord[]>;
-  updateIdentitySource(id: string, changes: IdentitySourceChanges): Promise<IdentitySourceRecord | undefined>;
-  deleteIdentitySource(id: string): Promise<void>;
+  updateIdentitySource(
+    id: string,
+    changes: IdentitySourceChanges,
+    audit: AuditEventRecord,
+  ): Promise<IdentitySourceRecord | undefined>;
+  deleteIdentitySource(id: string, audit: AuditEventRecord): Promise<void>;
 
-  insertAdminKey(key: AdminKeyRecord): Promise<void>;
+  /** Idempotent on the secret: a key whose hash is stored already is not inserted again, nor audited. */
+  insertAdminKey(key: AdminKeyRecord, audit: AuditEventRecord): Promise<void>;
   findAdminKeyByHash(secretHash: string): Promise<AdminKeyRecord | undefined>;
   findAdminKey(id: string): Promise<AdminKeyListing | undefined>;
   listAdminKeys(page: Page): Promise<Paged<AdminKeyListing>>;
@@ -338,10 +381,11 @@ export interface Store {
    * out), in one statement so that two concurrent deletes cannot both pass the check. Returns false when
    * it refused.
    */
-  deleteAdminKey(id: string): Promise<boolean>;
+  deleteAdminKey(id: string, audit: AuditEventRecord): Promise<boolean>;
   countAdminKeys(): Promise<number>;
 
-  insertAuditEvent(event: AuditEventRecord): Promise<void>;
   /** Newest first. */
   listAuditEvents(filter: AuditFilter, page: Page): Promise<Paged<AuditEvent>>;
+  /** Deletes at most `limit` events older than `before` (epoch ms); returns how many. */
+  deleteAuditEventsBefore(before: number, limit: number): Promise<number>;
 }

@@ -1,4 +1,5 @@
 // Tables (drizzle-kit reads this file to write drizzle/). What is stored and what never is: docs/storage-schema.md.
+import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 const timestamps = {
@@ -87,11 +88,21 @@ export const issuedCredentials = sqliteTable(
     issuedAt: integer('issued_at', { mode: 'number' }).notNull(),
     expiresAt: integer('expires_at', { mode: 'number' }),
     issuedBy: text('issued_by').notNull(),
+    /**
+     * Refreshed credentials: the credential this one was refreshed from, so that revoking a credential
+     * revokes what was refreshed from it. When the scheduled job prunes an expired link of a chain, its
+     * children are attached to its nearest remaining ancestor (docs/storage-schema.md).
+     */
+    parentJti: text('parent_jti'),
   },
   (table) => [
     primaryKey({ columns: [table.brokerId, table.jti] }),
     // For the rotation job: when did the last token a retiring key signed expire?
     index('issued_credentials_kid').on(table.brokerId, table.kid, table.expiresAt),
+    // A credential's children, for revoking them with it; only refreshed credentials take room in it.
+    index('issued_credentials_parent')
+      .on(table.brokerId, table.parentJti)
+      .where(sql`${table.parentJti} IS NOT NULL`),
   ],
 );
 
@@ -106,8 +117,18 @@ export const revocations = sqliteTable(
     revokedAt: integer('revoked_at', { mode: 'number' }).notNull(),
     expiresAt: integer('expires_at', { mode: 'number' }),
     revokedBy: text('revoked_by').notNull(),
+    /**
+     * Revoked because this jti was revoked by name: the credential was refreshed from it (directly or
+     * not). Un-revoking that jti un-revokes this one too. Null: revoked by name, or by a refresh.
+     */
+    descendantOf: text('descendant_of'),
   },
-  (table) => [primaryKey({ columns: [table.brokerId, table.jti] })],
+  (table) => [
+    primaryKey({ columns: [table.brokerId, table.jti] }),
+    index('revocations_descendant_of')
+      .on(table.brokerId, table.descendantOf)
+      .where(sql`${table.descendantOf} IS NOT NULL`),
+  ],
 );
 
 /**
@@ -177,7 +198,10 @@ export const auditEvents = sqliteTable(
     /** Epoch ms. */
     at: integer('at', { mode: 'number' }).notNull(),
     action: text('action').notNull(),
-    /** The admin key id; `refresh:<jti>` for a refresh (the presented token), `scheduler` for the job. */
+    /**
+     * The admin key id; `refresh:<jti>` for a refresh (the presented token), `scheduler` for the job,
+     * `startup` for the admin key registered at start-up.
+     */
     actor: text('actor').notNull(),
     /** null: above any one namespace (global admin keys, the scheduled job's totals). */
     namespaceId: text('namespace_id'),

@@ -137,23 +137,33 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
     });
 
     it('revokes, lists, un-revokes, and reports both in the feed', async () => {
-      const [a, b] = Object.values(await ok('GET', `${broker}/credentials?number=2`)).map(
-        (token) => decodeJwt(token as string).jti!,
+      const [a, b, c] = (await ok('GET', `${broker}/credentials?number=3&detail=true`)).map(
+        (credential: { token: string; jti: string }) => {
+          expect(decodeJwt(credential.token).jti).toBe(credential.jti);
+          return credential.jti;
+        },
       );
       const start = await ok('GET', `${broker}/revocations?since=0`);
       expect(await ok('POST', `${broker}/revocations?jti=${a}&jti=${b}`)).toEqual([a, b]);
-      // Idempotent, and unknown jtis are accepted.
-      await ok('POST', `${broker}/revocations?jti=${a},never-issued`);
+      // Idempotent; a jti never issued refuses the whole call, by name, and writes nothing.
+      await ok('POST', `${broker}/revocations?jti=${a}`);
+      const unknown = await call('POST', `${broker}/revocations?jti=${c},never-issued`);
+      expectError(unknown, 404, 'not_found', 'jti');
+      expect(unknown.body.errors[0].message).toContain('never-issued');
+      expectError(await call('DELETE', `${broker}/revocations?jti=never-issued`), 404, 'not_found', 'jti');
       const listed: Array<{ jti: string }> = await ok('GET', `${broker}/revocations`);
-      expect(listed.map((entry) => entry.jti).sort()).toEqual([a, b, 'never-issued'].sort());
+      expect(listed.map((entry) => entry.jti).sort()).toEqual([a, b].sort());
 
-      expect(await ok('DELETE', `${broker}/revocations?jti=${a}&jti=never-issued`)).toEqual([
-        a,
-        'never-issued',
-      ]);
+      expect(await ok('DELETE', `${broker}/revocations?jti=${a}`)).toEqual([a]);
       expect((await ok('GET', `${broker}/revocations`)).map((entry: { jti: string }) => entry.jti)).toEqual([
         b,
       ]);
+      // An empty body with a JSON content type is no body: the query is the request.
+      await ok('POST', `${broker}/revocations?jti=${c}`, {
+        body: '',
+        headers: { 'content-type': 'application/json' },
+      });
+      await ok('DELETE', `${broker}/revocations?jti=${c}`);
 
       const feed = await ok('GET', `${broker}/revocations?since=${start.cursor}`);
       expect(feed.more).toBe(false);
@@ -162,7 +172,7 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       for (const change of feed.changes as Array<{ jti: string; revoked: boolean }>) {
         state.set(change.jti, change.revoked);
       }
-      expect(Object.fromEntries(state)).toEqual({ [a!]: false, [b!]: true, 'never-issued': false });
+      expect(Object.fromEntries(state)).toEqual({ [a!]: false, [b!]: true, [c!]: false });
       expect(feed.changes.slice(0, 2).map((change: { jti: string }) => change.jti)).toEqual([a, b]);
       expect(feed.changes[0].exp).toBeTypeOf('number');
       const after = await ok('GET', `${broker}/revocations?since=${feed.cursor}`);
@@ -186,12 +196,34 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       const revoked: Array<{ jti: string }> = await ok('GET', `${broker}/revocations?per_page=100`);
       expect(revoked.map((entry) => entry.jti)).toContain(decodeJwt(old).jti);
       expectError(await refresh({ token: old }), 401, 'invalid_token');
+
+      // Revoking the old jti by name revokes what was refreshed from it, transitively, in one transaction.
+      const grandchild = (await refresh({ token: fresh })).body.result.device as string;
+      await ok('POST', `${broker}/revocations?jti=${decodeJwt(old).jti}`);
+      const withDescendants: Array<{ jti: string; descendant_of: string | null }> = await ok(
+        'GET',
+        `${broker}/revocations?per_page=100`,
+      );
+      for (const token of [fresh, grandchild]) {
+        expect(withDescendants).toContainEqual(
+          expect.objectContaining({ jti: decodeJwt(token).jti, descendant_of: decodeJwt(old).jti }),
+        );
+        expectError(await refresh({ token }), 401, 'invalid_token');
+      }
+      // Un-revoking it un-revokes what came with it (and the refresh's own revocation of it, named).
+      await ok('DELETE', `${broker}/revocations?jti=${decodeJwt(old).jti}`);
+      const left: Array<{ jti: string }> = await ok('GET', `${broker}/revocations?per_page=100`);
+      for (const token of [old, fresh, grandchild]) {
+        expect(left.map((entry) => entry.jti)).not.toContain(decodeJwt(token).jti);
+      }
+      expect((await refresh({ token: grandchild })).status).toBe(200);
       expect(await ok('POST', '/v1/maintenance/run')).toEqual({
         keys_rotated: 0,
         keys_removed: 0,
         revocations_pruned: 0,
         credentials_pruned: 0,
         events_pruned: 0,
+        audit_events_pruned: 0,
       });
     });
 
@@ -251,9 +283,17 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       );
     });
 
-    it('serves the same API under the Cloudflare-compatible prefix', async () => {
-      const result = await ok('GET', `/client/v4/accounts/any/pubsub/namespaces/${NS}/brokers/${BROKER}`);
-      expect(result).toMatchObject({ name: BROKER, namespace: NS });
+    it('serves the same API under the Cloudflare-compatible prefixes, wrangler’s and the documented one', async () => {
+      for (const prefix of ['pubsub', 'brokers']) {
+        const result = await ok(
+          'GET',
+          `/client/v4/accounts/any/${prefix}/namespaces/${NS}/brokers/${BROKER}`,
+        );
+        expect(result).toMatchObject({ name: BROKER, namespace: NS });
+      }
+      const wrongMethod = await call('PUT', `/client/v4/accounts/any/brokers/namespaces/${NS}`);
+      expectError(wrongMethod, 405, 'method_not_allowed');
+      expect(wrongMethod.headers.get('allow')).toBe('DELETE, GET, HEAD, PATCH');
     });
 
     it('keeps a namespace-scoped admin key inside its namespace: elsewhere is 404', async () => {
@@ -313,6 +353,43 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       expectError(await exchange('red'), 401, 'invalid_audience');
       await ok('DELETE', `${sources}/contract-jwt`);
       expectError(await exchange('red'), 401, 'untrusted_issuer');
+    });
+
+    it('audits configuration changes with the change; deletes a namespace with brokers only when forced', async () => {
+      const ns = 'contract-config';
+      await ok('POST', '/v1/namespaces', { json: { name: ns, description: 'a' } });
+      await ok('PATCH', `/v1/namespaces/${ns}`, { json: { description: 'b' } });
+      await ok('POST', `/v1/namespaces/${ns}/brokers`, { json: { name: 'b1', expiration: 60 } });
+      await ok('PATCH', `/v1/namespaces/${ns}/brokers/b1`, { json: { expiration: 120 } });
+      const key = await ok('POST', '/v1/admin-keys', {
+        json: { name: 'cfg', namespace: ns, permission: 'read' },
+      });
+      expectError(await call('DELETE', `/v1/namespaces/${ns}`), 409, 'conflict');
+      expect(await ok('GET', `/v1/namespaces/${ns}/brokers/b1`)).toMatchObject({ expiration: 120 });
+      await ok('DELETE', `/v1/namespaces/${ns}?force=true`);
+      expectError(await call('GET', `/v1/namespaces/${ns}`), 404, 'not_found');
+
+      const events: Array<{ action: string; details: Record<string, unknown> }> = await ok(
+        'GET',
+        `/v1/audit?namespace=${ns}&per_page=100`,
+      );
+      expect(events.map((event) => event.action).reverse()).toEqual([
+        'namespace.create',
+        'namespace.update',
+        'broker.create',
+        'broker.update',
+        'admin_key.create',
+        'namespace.delete',
+      ]);
+      expect(events[0]!.details).toEqual({
+        id: expect.any(String),
+        force: true,
+        brokers: ['b1'],
+        admin_keys: [key.id],
+      });
+      expect(events.find((event) => event.action === 'broker.update')!.details).toEqual({
+        changes: { expiration: { old: 60, new: 120 } },
+      });
     });
 
     it('reports healthy', async () => {

@@ -24,6 +24,8 @@ const revocations = `${broker}/revocations`;
 const signingKeys = `${broker}/signing-keys`;
 /** Replaced by the bootstrap key's id when the row runs. */
 const BOOTSTRAP_ID = '{bootstrap}';
+/** Replaced by the jti of a credential the broker `sensors` issued (not revoked). */
+const ISSUED_JTI = '{issued}';
 
 // ---- the table
 
@@ -37,7 +39,7 @@ interface Request extends CallOptions {
 }
 
 /** A 400 names the field at fault (null: the body as a whole); other statuses carry no field. */
-type Expected = { status: 400; field: string | null } | { status: 401 | 403 | 404 | 409 | 413 | 415 };
+type Expected = { status: 400; field: string | null } | { status: 401 | 403 | 404 | 405 | 409 | 413 | 415 };
 
 type Row = { name: string } & Request & Expected;
 
@@ -54,7 +56,7 @@ function bad(
 }
 
 function fails(
-  status: 401 | 403 | 404 | 409 | 413 | 415,
+  status: 401 | 403 | 404 | 405 | 409 | 413 | 415,
   name: string,
   method: Method,
   path: string,
@@ -97,15 +99,18 @@ const adminRoutes: Array<[Method, string, unknown?]> = [
   ['DELETE', `/v1/admin-keys/${BOOTSTRAP_ID}`],
 ];
 
-/** Routes with a JSON body, and a body each would accept. */
-const bodyRoutes: Array<[Method, string, unknown]> = [
-  ['POST', '/v1/namespaces', { name: 'fresh' }],
-  ['PATCH', ns, { description: 'changed' }],
-  ['POST', `${ns}/brokers`, { name: 'fresh' }],
-  ['PATCH', broker, { description: 'changed' }],
-  ['POST', credentials, { number: 1 }],
-  ['POST', revocations, { jti: ['abc'] }],
-  ['POST', '/v1/admin-keys', { name: 'fresh' }],
+/**
+ * Routes with a JSON body, a body each would accept, and the field a request without a body lacks (an empty
+ * body is no body); null where no body is a valid request (tested in the routes' own files).
+ */
+const bodyRoutes: Array<[Method, string, unknown, string | null]> = [
+  ['POST', '/v1/namespaces', { name: 'fresh' }, 'name'],
+  ['PATCH', ns, { description: 'changed' }, 'description'],
+  ['POST', `${ns}/brokers`, { name: 'fresh' }, 'name'],
+  ['PATCH', broker, { description: 'changed' }, null],
+  ['POST', credentials, { number: 1 }, null],
+  ['POST', revocations, { jti: ['abc'] }, 'jti'],
+  ['POST', '/v1/admin-keys', { name: 'fresh' }, 'name'],
 ];
 
 const pagedRoutes = ['/v1/namespaces', `${ns}/brokers`, revocations, '/v1/admin-keys'];
@@ -147,9 +152,10 @@ fails(401, 'no key, on /client/v4/memberships', 'GET', '/client/v4/memberships',
 fails(401, 'no key, with an invalid body', 'POST', '/v1/namespaces', { token: null, json: { name: 'Bad' } });
 
 // -- bodies: malformed JSON, not an object, wrong content type, too large, unknown fields
-for (const [method, path, valid] of bodyRoutes) {
+for (const [method, path, valid, lacking] of bodyRoutes) {
   bad('malformed JSON', method, path, null, raw('{"name": '));
-  bad('an empty JSON body', method, path, null, raw(''));
+  bad('a JSON body of blanks', method, path, null, raw('  '));
+  if (lacking !== null) bad('an empty JSON body: no body', method, path, lacking, raw(''));
   bad('a JSON array', method, path, null, { json: [valid] });
   bad('a JSON string', method, path, null, { json: 'fresh' });
   bad('JSON null', method, path, null, { json: null });
@@ -309,11 +315,18 @@ for (const [method, template, json] of pathRoutes) {
 fails(404, 'unknown namespace', 'GET', '/v1/namespaces/nowhere');
 fails(404, 'unknown broker', 'GET', `${ns}/brokers/nothing`);
 fails(404, 'an unknown route', 'GET', '/v1/nothing');
-fails(404, 'an unsupported method', 'PUT', '/v1/namespaces', { json: { name: 'fresh' } });
+fails(405, 'an unsupported method', 'PUT', '/v1/namespaces', { json: { name: 'fresh' } });
+fails(405, 'an unsupported method, without a key', 'PATCH', '/v1/admin-keys', { token: null });
+fails(405, 'an unsupported method, with a body of another type', 'PUT', broker, raw('x', 'text/plain'));
 fails(404, 'a trailing slash', 'GET', '/v1/namespaces/home/');
 
 // -- namespaces
 fails(409, 'a duplicate namespace name', 'POST', '/v1/namespaces', { json: { name: 'home' } });
+fails(409, 'deleting a namespace that still has brokers', 'DELETE', ns);
+fails(409, 'deleting a namespace that still has brokers, force=false', 'DELETE', `${ns}?force=false`);
+bad('force that is not true or false', 'DELETE', `${ns}?force=yes`, 'force');
+bad('force given twice', 'DELETE', `${ns}?force=true&force=true`, 'force');
+bad('an unknown query parameter on a delete', 'DELETE', `${ns}?cascade=true`, 'cascade');
 bad('no name', 'POST', '/v1/namespaces', 'name', { json: { description: 'x' } });
 bad('a description that is null', 'POST', '/v1/namespaces', 'description', {
   json: { name: 'fresh', description: null },
@@ -414,7 +427,7 @@ fails(404, 'revoking an unknown kid', 'POST', `${signingKeys}/not-a-kid-of-this-
 bad('revoking a kid with a space', 'POST', `${signingKeys}/a%20b/revoke`, 'kid');
 bad('revoking a kid over 128 characters', 'POST', `${signingKeys}/${'k'.repeat(129)}/revoke`, 'kid');
 bad('revoking a kid with a dot', 'POST', `${signingKeys}/a.b/revoke`, 'kid');
-fails(404, 'rotate with GET', 'GET', `${signingKeys}/rotate`);
+fails(405, 'rotate with GET', 'GET', `${signingKeys}/rotate`);
 
 // -- credentials: the JSON body
 const filters: Array<[string, string]> = [
@@ -479,6 +492,16 @@ for (const [what, filter] of filters) {
   bad(`a topicAcl filter ${what}`, 'GET', `${credentials}?${query('topicAcl', [filter])}`, 'topicAcl.0');
   bad(`a sub filter ${what}`, 'GET', `${credentials}?${query('sub', ['ok', filter])}`, 'sub.1');
 }
+// What an unencoded '#' leaves of `topicAcl="#"` and `pub="a/#"` in the query form: an unclosed quote.
+bad('an unclosed double quote', 'GET', `${credentials}?topicAcl=%22`, 'topicAcl.0');
+bad('an unclosed double quote after a level', 'GET', `${credentials}?pub=%22a/`, 'pub.0');
+bad('a quoted empty filter', 'GET', `${credentials}?sub=%22%22`, 'sub.0');
+bad(
+  'a quoted filter that is not one',
+  'GET',
+  `${credentials}?${query('topicAcl', ['"a/#/b"'])}`,
+  'topicAcl.0',
+);
 bad('a filter with a lone surrogate', 'POST', credentials, 'topicAcl.0', {
   json: { topicAcl: ['a/\udfff'] },
 });
@@ -566,6 +589,21 @@ const credentialQueries: Array<[string, string, string]> = [
 ];
 for (const [what, search, field] of credentialQueries) bad(what, 'GET', `${credentials}?${search}`, field);
 bad('expiration -1, broker with an expiration', 'GET', `${limited}/credentials?expiration=-1`, 'expiration');
+for (const value of ['yes', '1', 'TRUE', '']) {
+  bad(`detail ${JSON.stringify(value)}`, 'GET', `${credentials}?${query('detail', [value])}`, 'detail');
+  bad(
+    `detail ${JSON.stringify(value)} in POST's query`,
+    'POST',
+    `${credentials}?${query('detail', [value])}`,
+    'detail',
+    {
+      json: { number: 1 },
+    },
+  );
+}
+bad('detail given twice', 'GET', `${credentials}?detail=true&detail=false`, 'detail');
+bad('detail as a string', 'POST', credentials, 'detail', { json: { detail: 'true' } });
+bad('a request field in POST’s query', 'POST', `${credentials}?number=1`, 'number', { json: { number: 1 } });
 
 // -- revocations
 const jtis = (count: number, prefix = 'j') => repeat(count, (i) => `${prefix}${i}`);
@@ -603,6 +641,12 @@ bad('since -1', 'GET', `${revocations}?since=-1`, 'since');
 bad('since 1e2', 'GET', `${revocations}?since=1e2`, 'since');
 bad('since ""', 'GET', `${revocations}?since=`, 'since');
 bad('limit 0', 'GET', `${revocations}?since=0&limit=0`, 'limit');
+fails(404, 'a jti this broker never issued', 'POST', `${revocations}?jti=01JDX4Q3N8T7K9ZC5V2M6B1R0A`);
+fails(404, 'an issued jti beside one never issued', 'POST', `${revocations}?jti={issued}`, {
+  json: { jti: ['never-issued'] },
+});
+fails(404, 'un-revoking a jti never issued', 'DELETE', `${revocations}?jti=never-issued`);
+fails(404, 'a jti issued by another broker', 'POST', `${limited}/revocations?jti={issued}`);
 bad('limit 1001', 'GET', `${revocations}?since=0&limit=1001`, 'limit');
 
 // -- admin keys
@@ -649,8 +693,12 @@ function expectFailureEnvelope(response: ApiResponse) {
   }
 }
 
-async function send(server: TestServer, request: Request, bootstrapId: string): Promise<ApiResponse> {
-  const path = request.path.replace(BOOTSTRAP_ID, bootstrapId);
+async function send(
+  server: TestServer,
+  request: Request,
+  ids: { bootstrapId: string; issuedJti: string },
+): Promise<ApiResponse> {
+  const path = request.path.replace(BOOTSTRAP_ID, ids.bootstrapId).replace(ISSUED_JTI, ids.issuedJti);
   if (request.transport === undefined) return server.call(request.method, path, request);
   const bytes = new TextEncoder().encode(request.body);
   const half = Math.floor(bytes.length / 2);
@@ -720,6 +768,7 @@ async function apiState(server: TestServer) {
 describe('bad input on every route', () => {
   let server: TestServer;
   let bootstrapId: string;
+  let issuedJti: string;
   let apiBefore: unknown;
   let databaseBefore: ReturnType<typeof databaseState>;
 
@@ -729,10 +778,16 @@ describe('bad input on every route', () => {
     await createBroker(server, 'home', 'limited', { expiration: 3600, algorithm: 'ES256' });
     await createBroker(server, 'home', 'native', { expiration: 3600, claim_profile: 'emqx' });
     await createBroker(server, 'other', 'sensors');
-    const issued = await server.call('POST', credentials, { json: { clientid: ['d1', 'd2'] } });
+    const issued = await server.call('POST', credentials, {
+      json: { clientid: ['d1', 'd2', 'd3'], detail: true },
+    });
     expect(issued.status).toBe(200);
-    expect((await server.call('POST', `${revocations}?jti=revoked-1,revoked-2`)).status).toBe(200);
-    expect((await server.call('DELETE', `${revocations}?jti=revoked-2`)).status).toBe(200);
+    const [revoked1, revoked2, live] = issued.body.result.map(
+      (credential: { jti: string }) => credential.jti,
+    );
+    issuedJti = live;
+    expect((await server.call('POST', `${revocations}?jti=${revoked1},${revoked2}`)).status).toBe(200);
+    expect((await server.call('DELETE', `${revocations}?jti=${revoked2}`)).status).toBe(200);
     const key = await server.call('POST', '/v1/admin-keys', {
       json: { name: 'scoped', namespace: 'other', permission: 'read' },
     });
@@ -742,7 +797,7 @@ describe('bad input on every route', () => {
 
     apiBefore = await apiState(server);
     databaseBefore = databaseState(server.dbPath);
-    expect(databaseBefore.issued_credentials!.count).toBe(2);
+    expect(databaseBefore.issued_credentials!.count).toBe(3);
     expect(databaseBefore.revocation_events!.count).toBe(3);
   });
   afterAll(() => server.destroy());
@@ -789,7 +844,7 @@ describe('bad input on every route', () => {
   });
 
   it.each(rows)('$method $path: $name -> $status', async (row) => {
-    const response = await send(server, row, bootstrapId);
+    const response = await send(server, row, { bootstrapId, issuedJti });
     expect({ status: response.status, body: response.body }).toMatchObject({ status: row.status });
     expectFailureEnvelope(response);
     if (row.status === 400) {
@@ -852,13 +907,23 @@ const isAcl = (value: unknown) =>
 const isExpiration = (value: unknown) => isInteger(value, -1, MAX_EXPIRATION) && value !== 0;
 const distinct = (values: string[]) => new Set(values).size;
 
-const CREDENTIAL_FIELDS = ['number', 'type', 'clientid', 'topicAcl', 'pub', 'sub', 'expiration'] as const;
+const CREDENTIAL_FIELDS = [
+  'number',
+  'type',
+  'clientid',
+  'topicAcl',
+  'pub',
+  'sub',
+  'expiration',
+  'detail',
+] as const;
 
 /** Whether POST .../credentials must accept this body (broker without an expiration). */
 function credentialsBodyIsValid(body: unknown): boolean {
   if (!isObject(body) || !onlyKeys(body, CREDENTIAL_FIELDS)) return false;
-  const { number, type, clientid, topicAcl, pub = [], sub = [], expiration } = body;
+  const { number, type, clientid, topicAcl, pub = [], sub = [], expiration, detail } = body;
   if (number !== undefined && !isInteger(number, 1, 100)) return false;
+  if (detail !== undefined && typeof detail !== 'boolean') return false;
   if (type !== undefined && type !== 'TOKEN') return false;
   if (expiration !== undefined && !isExpiration(expiration)) return false;
   if (clientid !== undefined) {
@@ -888,12 +953,18 @@ function credentialsQueryIsValid(pairs: Array<[string, string]>): boolean {
   };
   if (!single('number', (value) => decimal(value, 1, 100))) return false;
   if (!single('type', (value) => value === 'TOKEN')) return false;
+  if (!single('detail', (value) => value === 'true' || value === 'false')) return false;
   if (!single('expiration', (value) => decimal(value, -1, MAX_EXPIRATION) && Number(value) !== 0))
     return false;
   const clientid = values.get('clientid') ?? [];
   if (clientid.length > 100 || !clientid.every((id) => CLIENT_ID.test(id))) return false;
   if (distinct(clientid) !== clientid.length) return false;
-  const [both, pub, sub] = (['topicAcl', 'pub', 'sub'] as const).map((key) => values.get(key) ?? []);
+  // A double-quoted filter is the filter inside the quotes; an opening quote never closed is refused.
+  const unquoted = (value: string) =>
+    value.startsWith('"') ? (value.length >= 2 && value.endsWith('"') ? value.slice(1, -1) : '') : value;
+  const [both, pub, sub] = (['topicAcl', 'pub', 'sub'] as const).map((key) =>
+    (values.get(key) ?? []).map(unquoted),
+  );
   if (![both, pub, sub].every(isFilterList)) return false;
   return distinct([...both!, ...pub!]) <= 32 && distinct([...both!, ...sub!]) <= 32;
 }
@@ -956,6 +1027,7 @@ const validCredentialsBody = fc
         type: fc.constant('TOKEN'),
         clientid: fc.uniqueArray(validClientId, { maxLength: 5 }),
         expiration: validExpiration,
+        detail: fc.boolean(),
       },
       { requiredKeys: [] },
     ),
@@ -1047,6 +1119,7 @@ const queryValue = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 10 }),
   fc.integer({ min: -3, max: 105 }).map(String),
   fc.constantFrom('', '1e2', '1.5', ' 5', '-0', '+5', 'TOKEN', 'PASSWORD', '-1', String(MAX_EXPIRATION + 1)),
+  fc.constantFrom('"#"', '"', '""', '"a/+"', '"a', 'a"'),
 );
 const queryPairs = fc.array(
   fc.tuple(
@@ -1087,7 +1160,11 @@ describe('random input', () => {
         expect(response.status).toBe(valid ? 200 : 400);
         if (valid && isObject(sent)) {
           const ids = Array.isArray(sent.clientid) && sent.clientid.length > 0 ? sent.clientid : undefined;
-          const issued = Object.keys(response.body.result);
+          const result = response.body.result;
+          expect(Array.isArray(result)).toBe(sent.detail === true);
+          const issued = Array.isArray(result)
+            ? result.map((credential: { client_id: string }) => credential.client_id)
+            : Object.keys(result);
           if (ids) expect(issued.sort()).toEqual([...ids].sort());
           else expect(issued).toHaveLength(typeof sent.number === 'number' ? sent.number : 1);
         }

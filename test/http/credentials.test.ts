@@ -100,6 +100,66 @@ describe('issuing credentials', () => {
   });
 });
 
+describe('query strings as clients send them', () => {
+  /** The query exactly as written in a URL: fetch, as curl, sends `+` as it is and never the `#...` fragment. */
+  async function issueRaw(prefix: string, query: string) {
+    const response = await server.call('GET', `${prefix}/open/credentials?${query}`);
+    const tokens = Object.values((response.body.result ?? {}) as Record<string, string>);
+    const acls = await Promise.all(
+      tokens.map(async (token) => (await jwtVerify(token, await jwksOf('open'))).payload.topicAcl),
+    );
+    return { status: response.status, body: response.body, acls };
+  }
+
+  it('issues an unencoded + and # as the URL delivers them, and warns in messages', async () => {
+    const mangled = await issueRaw(base, 'pub=rooms/+/temp&sub=alerts/#');
+    expect(mangled.status).toBe(200);
+    // What arrived: '+' decoded as a space, '#...' never sent.
+    expect(mangled.acls).toEqual([{ pub: ['rooms/ /temp'], sub: ['alerts/'] }]);
+    expect(mangled.body.messages).toHaveLength(2);
+    expect(mangled.body.messages[0]).toContain('"rooms/ /temp" has a space');
+    expect(mangled.body.messages[1]).toContain('"alerts/" ends with an empty level');
+    for (const message of mangled.body.messages) expect(message).toContain('--data-urlencode');
+
+    const encoded = new URLSearchParams({ pub: 'rooms/+/temp', sub: 'alerts/#' }).toString();
+    const clean = await issueRaw(base, encoded);
+    expect(clean.acls).toEqual([{ pub: ['rooms/+/temp'], sub: ['alerts/#'] }]);
+    expect(clean.body.messages).toEqual([]);
+  });
+
+  it('reads a double-quoted ACL, as Cloudflare’s examples write it, as the value inside the quotes', async () => {
+    const quoted = await issueRaw(base, `number=2&type=TOKEN&${new URLSearchParams({ topicAcl: '"#"' })}`);
+    expect(quoted.status, JSON.stringify(quoted.body)).toBe(200);
+    expect(quoted.acls).toEqual(['#', '#']);
+    const filters = await issueRaw(
+      base,
+      new URLSearchParams({ pub: '"rooms/+/temp"', sub: '"a b"' }).toString(),
+    );
+    expect(filters.acls).toEqual([{ pub: ['rooms/+/temp'], sub: ['a b'] }]);
+  });
+
+  it('refuses what an unencoded # leaves of a quoted or bare ACL, saying why', async () => {
+    // `topicAcl="#"` unencoded arrives as `topicAcl="`; `topicAcl=#` as `topicAcl=`.
+    for (const query of ['number=5&type=TOKEN&topicAcl="#"', 'topicAcl=#']) {
+      const refused = await issueRaw(base, query);
+      expect(refused.status, query).toBe(400);
+      expect(refused.body.errors[0]).toMatchObject({ field: 'topicAcl.0', error: 'invalid_input' });
+      expect(refused.body.errors[0].message).toContain("an unencoded '#'");
+    }
+  });
+
+  it('serves Cloudflare’s documented /brokers/namespaces path as well as wrangler’s /pubsub/namespaces', async () => {
+    for (const prefix of ['pubsub', 'brokers']) {
+      const issued = await issueRaw(
+        `/client/v4/accounts/0123abcd/${prefix}/namespaces/home/brokers`,
+        `number=1&type=TOKEN&${new URLSearchParams({ topicAcl: '"#"' })}`,
+      );
+      expect(issued.status, prefix).toBe(200);
+      expect(issued.acls).toEqual(['#']);
+    }
+  });
+});
+
 describe('expiration', () => {
   async function lifetime(broker: string, query: string) {
     const [token] = Object.values(await issue(broker, query));

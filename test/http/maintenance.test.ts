@@ -18,6 +18,7 @@ const ZERO = {
   revocations_pruned: 0,
   credentials_pruned: 0,
   events_pruned: 0,
+  audit_events_pruned: 0,
 };
 
 /** A server with a clock the test moves, and no scheduler: the job runs when the test says. */
@@ -214,17 +215,20 @@ describe('pruning', () => {
     t = await clockedServer();
     await createBroker(t.server, 'home', 'short', { expiration: 60 });
     await createBroker(t.server, 'home', 'long', { expiration: DAY });
+    await createBroker(t.server, 'home', 'forever');
   });
   afterAll(() => t.server.destroy());
 
   it('prunes revocations, records and feed events of expired tokens only, once', async () => {
     const short = await Promise.all([t.issue('short'), t.issue('short'), t.issue('short')]);
     const long = await t.issue('long');
+    const forever = await t.issue('forever');
     const [a, b] = short.map((token) => decodeJwt(token).jti!);
     const revoke = (broker: string, jtis: string) =>
       t.server.call('POST', `/v1/namespaces/home/brokers/${broker}/revocations?jti=${jtis}`);
-    expect((await revoke('short', `${a},${b},never-issued`)).status).toBe(200);
+    expect((await revoke('short', `${a},${b}`)).status).toBe(200);
     expect((await revoke('long', decodeJwt(long).jti!)).status).toBe(200);
+    expect((await revoke('forever', decodeJwt(forever).jti!)).status).toBe(200);
     expect(
       (await t.server.call('DELETE', `/v1/namespaces/home/brokers/short/revocations?jti=${b}`)).status,
     ).toBe(200);
@@ -241,19 +245,84 @@ describe('pruning', () => {
       revocations_pruned: 1,
       credentials_pruned: 3,
       events_pruned: 2,
+      audit_events_pruned: 0,
     });
     expect(await t.run()).toEqual(ZERO);
 
     const list = await t.server.call('GET', '/v1/namespaces/home/brokers/short/revocations');
-    expect(list.body.result.map((entry: { jti: string }) => entry.jti)).toEqual(['never-issued']);
+    expect(list.body.result).toEqual([]);
     const feed = await t.server.call('GET', '/v1/namespaces/home/brokers/short/revocations?since=0');
-    // Left: the revocation of a jti never issued (no exp known) and the un-revoke (it carries no exp).
-    expect(feed.body.result.changes).toEqual([
-      { jti: 'never-issued', revoked: true, exp: null },
-      { jti: b, revoked: false, exp: null },
-    ]);
+    // Left: the un-revoke (it carries no exp).
+    expect(feed.body.result.changes).toEqual([{ jti: b, revoked: false, exp: null }]);
     const longList = await t.server.call('GET', '/v1/namespaces/home/brokers/long/revocations');
     expect(longList.body.result).toHaveLength(1);
+    // A token without exp: its revocation and record are kept.
+    const foreverList = await t.server.call('GET', '/v1/namespaces/home/brokers/forever/revocations');
+    expect(foreverList.body.result).toEqual([
+      expect.objectContaining({ jti: decodeJwt(forever).jti, expires_on: null }),
+    ]);
+  });
+});
+
+describe('audit retention', () => {
+  /** Audit events as the file holds them, oldest first. */
+  function auditTimes(dbPath: string): number[] {
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      return (db.prepare('select at from audit_events order by seq').all() as Array<{ at: number }>).map(
+        (row) => row.at,
+      );
+    } finally {
+      db.close();
+    }
+  }
+
+  it('prunes events older than GATEPASS_AUDIT_RETENTION_DAYS, however many, and keeps the rest', async () => {
+    const t = await clockedServer({ GATEPASS_AUDIT_RETENTION_DAYS: '30' });
+    try {
+      const start = t.clock.now;
+      await createBroker(t.server, 'home', 'sensors');
+      // A long trail from before the retention: more than one statement's worth, written beside the server.
+      const db = new Database(t.server.dbPath);
+      const insert = db.prepare(
+        `insert into audit_events (at, action, actor, namespace_id, namespace, broker_id, broker, details)
+         values (?, 'credentials.issue', 'someone', null, null, null, null, '{}')`,
+      );
+      db.transaction(() => {
+        for (let i = 0; i < 2_500; i++) insert.run(start - 40 * DAY * 1000 + i);
+      })();
+      db.close();
+      const before = auditTimes(t.server.dbPath).length;
+
+      t.advance(29 * DAY);
+      await t.issue('sensors');
+      expect(await t.run()).toEqual({ ...ZERO, audit_events_pruned: 2_500 });
+      expect(auditTimes(t.server.dbPath)).toHaveLength(before + 1 - 2_500);
+
+      // 31 days after the start: the namespace, broker and first key events go; the issue stays.
+      t.advance(2 * DAY);
+      const pruned = (await t.run()).audit_events_pruned;
+      expect(pruned).toBe(before - 2_500);
+      const left = auditTimes(t.server.dbPath);
+      expect(left).toEqual([start + 29 * DAY * 1000]);
+      expect((await t.run()).audit_events_pruned).toBe(0);
+    } finally {
+      await t.server.destroy();
+    }
+  });
+
+  it('keeps every event with GATEPASS_AUDIT_RETENTION_DAYS=0', async () => {
+    const t = await clockedServer({ GATEPASS_AUDIT_RETENTION_DAYS: '0' });
+    try {
+      await createBroker(t.server, 'home', 'sensors');
+      const before = auditTimes(t.server.dbPath).length;
+      expect(before).toBeGreaterThan(0);
+      t.advance(20 * 365 * DAY);
+      expect(await t.run()).toEqual(ZERO);
+      expect(auditTimes(t.server.dbPath)).toHaveLength(before);
+    } finally {
+      await t.server.destroy();
+    }
   });
 });
 

@@ -100,20 +100,29 @@ describe('what is recorded', () => {
       expect(JSON.stringify(event)).not.toContain(token.split('.')[2]);
   });
 
-  it('revoking and un-revoking: the jtis', async () => {
+  it('revoking and un-revoking: the jtis, and the descendants revoked with them', async () => {
+    const issued = await server.call('POST', `${home}/credentials`, {
+      json: { clientid: ['a1', 'a2'], detail: true },
+    });
+    const [a1, a2] = (issued.body.result as Array<{ jti: string; token: string }>).map((c) => c.jti);
+    const refreshed = await server.call('POST', `${home}/credentials/refresh`, {
+      token: null,
+      json: { token: issued.body.result[1].token },
+    });
+    const child = decodeJwt(refreshed.body.result.a2).jti;
     nowMs = T0 + 2_000;
-    expect((await server.call('POST', `${home}/revocations?jti=a1,a2`)).status).toBe(200);
+    expect((await server.call('POST', `${home}/revocations?jti=${a1},${a2}`)).status).toBe(200);
     nowMs = T0 + 3_000;
-    expect((await server.call('DELETE', `${home}/revocations?jti=a2`)).status).toBe(200);
+    expect((await server.call('DELETE', `${home}/revocations?jti=${a2}`)).status).toBe(200);
     expect(await latest('revocations.revoke')).toMatchObject({
       actor: bootstrapId,
       at: new Date(T0 + 2_000).toISOString(),
-      details: { jtis: ['a1', 'a2'] },
+      details: { jtis: [a1, a2], descendants: [child] },
     });
     expect(await latest('revocations.unrevoke')).toMatchObject({
       actor: bootstrapId,
       at: new Date(T0 + 3_000).toISOString(),
-      details: { jtis: ['a2'] },
+      details: { jtis: [a2], descendants: [child] },
     });
   });
 
@@ -292,6 +301,207 @@ describe('reading the trail', () => {
   });
 });
 
+describe('configuration changes', () => {
+  const ok = async (method: string, path: string, json?: unknown) => {
+    const response = await server.call(method, path, json === undefined ? {} : { json });
+    expect(response.status, `${method} ${path}: ${JSON.stringify(response.body)}`).toBe(200);
+    return response.body.result;
+  };
+  const count = async (query: string) => (await audit(`${query}&per_page=100`)).length;
+
+  it('namespaces: created, updated with the old and new description, deleted', async () => {
+    nowMs = T0 + 10_000;
+    const created = await ok('POST', '/v1/namespaces', { name: 'config', description: 'first' });
+    expect(await latest('namespace.create')).toMatchObject({
+      at: new Date(nowMs).toISOString(),
+      actor: bootstrapId,
+      namespace: 'config',
+      broker: null,
+      details: { id: created.id, description: 'first' },
+    });
+    await ok('PATCH', '/v1/namespaces/config', { description: 'second' });
+    expect((await latest('namespace.update')).details).toEqual({
+      changes: { description: { old: 'first', new: 'second' } },
+    });
+    await ok('DELETE', '/v1/namespaces/config');
+    expect(await latest('namespace.delete')).toMatchObject({
+      actor: bootstrapId,
+      namespace: 'config',
+      details: { id: created.id, force: false, brokers: [], admin_keys: [] },
+    });
+  });
+
+  it('a namespace with brokers: refused (409, nothing recorded) unless forced; then the event lists what went', async () => {
+    const { id } = await ok('POST', '/v1/namespaces', { name: 'crowded' });
+    await createBroker(server, 'crowded', 'first');
+    await createBroker(server, 'crowded', 'second');
+    const key = await ok('POST', '/v1/admin-keys', {
+      name: 'crowd',
+      namespace: 'crowded',
+      permission: 'write',
+    });
+    const deletes = await count('?action=namespace.delete');
+
+    const refused = await server.call('DELETE', '/v1/namespaces/crowded');
+    expect(refused.status).toBe(409);
+    expect(refused.body.errors[0]).toMatchObject({ error: 'conflict', code: 10409 });
+    expect(refused.body.errors[0].message).toContain('2 broker(s)');
+    expect(refused.body.errors[0].message).toContain('force=true');
+    expect(await count('?action=namespace.delete')).toBe(deletes);
+    expect((await server.call('GET', '/v1/namespaces/crowded/brokers/first')).status).toBe(200);
+    expect((await server.call('GET', '/v1/namespaces', { token: key.key })).status).toBe(200);
+
+    await ok('DELETE', '/v1/namespaces/crowded?force=true');
+    const event = await latest('namespace.delete');
+    expect(event).toMatchObject({ namespace: 'crowded', details: { id, force: true, admin_keys: [key.id] } });
+    expect([...(event.details.brokers as string[])].sort()).toEqual(['first', 'second']);
+    expect((await server.call('GET', '/v1/namespaces/crowded/brokers/first')).status).toBe(404);
+    expect((await server.call('GET', '/v1/namespaces', { token: key.key })).status).toBe(401);
+  });
+
+  it('brokers: created with their settings and first two kids, updated with old and new values, deleted', async () => {
+    const created = await ok('POST', '/v1/namespaces/home/brokers', { name: 'audited', expiration: 600 });
+    const keys = (await ok('GET', '/v1/namespaces/home/brokers/audited/signing-keys')) as Array<{
+      kid: string;
+      state: string;
+    }>;
+    const kidIn = (state: string) => keys.find((key) => key.state === state)!.kid;
+    expect(keys.map((key) => key.state).sort()).toEqual(['current', 'next']);
+    expect(await latest('broker.create')).toMatchObject({
+      actor: bootstrapId,
+      namespace: 'home',
+      broker: 'audited',
+      details: {
+        id: created.id,
+        expiration: 600,
+        algorithm: 'EdDSA',
+        issuer: 'gatepass',
+        audience: 'audited.home',
+        default_topic_acl: '#',
+        key_rotation_period: null,
+        max_lifetime: null,
+        max_client_id_length: 128,
+        claim_profile: 'standard',
+        kid: kidIn('current'),
+        next_kid: kidIn('next'),
+      },
+    });
+    await ok('PATCH', '/v1/namespaces/home/brokers/audited', {
+      expiration: 1200,
+      description: 'on the roof',
+      issuer: 'gatepass',
+    });
+    expect((await latest('broker.update')).details).toEqual({
+      changes: { expiration: { old: 600, new: 1200 }, description: { old: '', new: 'on the roof' } },
+    });
+    await ok('DELETE', '/v1/namespaces/home/brokers/audited');
+    expect(await latest('broker.delete')).toMatchObject({ broker: 'audited', details: { id: created.id } });
+  });
+
+  it('brokers: a claim profile change is audited with its old and new value; a refused one is not', async () => {
+    await ok('POST', '/v1/namespaces/home/brokers', { name: 'native', algorithm: 'ES256', expiration: 600 });
+    await ok('PATCH', '/v1/namespaces/home/brokers/native', {
+      claim_profile: 'emqx',
+      max_client_id_length: 64,
+    });
+    expect((await latest('broker.update')).details).toEqual({
+      changes: {
+        claim_profile: { old: 'standard', new: 'emqx' },
+        max_client_id_length: { old: 128, new: 64 },
+      },
+    });
+    const updates = await count('?action=broker.update');
+    // An emqx token needs an expiration: removing it is refused, and nothing is written.
+    const refused = await server.call('PATCH', '/v1/namespaces/home/brokers/native', {
+      json: { expiration: null },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors[0]).toMatchObject({ error: 'invalid_input' });
+    expect(await count('?action=broker.update')).toBe(updates);
+    expect(await ok('GET', '/v1/namespaces/home/brokers/native')).toMatchObject({ expiration: 600 });
+  });
+
+  it('identity sources: created, updated with the old and new URL, deleted; never a secret', async () => {
+    const sources = '/v1/namespaces/home/brokers/sensors/identity-sources';
+    const headerSecret = 'Bearer webhook-header-secret-value';
+    const created = await ok('POST', sources, {
+      name: 'hook',
+      kind: 'webhook',
+      url: 'https://auth.example/old',
+      headers: { Authorization: headerSecret },
+      acl_template: { pub: ['users/${sub}/#'], sub: [] },
+    });
+    expect(await latest('identity_source.create')).toMatchObject({
+      broker: 'sensors',
+      details: {
+        id: created.id,
+        name: 'hook',
+        kind: 'webhook',
+        url: 'https://auth.example/old',
+        headers: ['authorization'],
+        acl_template: { client_id: '${sub}', pub: ['users/${sub}/#'], sub: [] },
+      },
+    });
+    await ok('PATCH', `${sources}/hook`, {
+      url: 'https://auth.example/new',
+      headers: { Authorization: 'Bearer another-header-secret' },
+    });
+    expect((await latest('identity_source.update')).details).toEqual({
+      name: 'hook',
+      changes: { url: { old: 'https://auth.example/old', new: 'https://auth.example/new' } },
+      secrets_replaced: ['headers'],
+    });
+    await ok('PATCH', '/v1/namespaces/home/brokers/sensors/identity-sources/supa', {
+      secret: `${HMAC_SECRET}-rotated`,
+    });
+    expect((await latest('identity_source.update')).details).toEqual({
+      name: 'supa',
+      changes: {},
+      secrets_replaced: ['secret'],
+    });
+    await ok('DELETE', `${sources}/hook`);
+    expect(await latest('identity_source.delete')).toMatchObject({
+      details: { id: created.id, name: 'hook', kind: 'webhook' },
+    });
+    const everything = JSON.stringify(await audit('?per_page=100'));
+    for (const secret of [headerSecret, 'another-header-secret', HMAC_SECRET]) {
+      expect(everything).not.toContain(secret);
+    }
+  });
+
+  it('the first admin key, registered at start-up, is recorded as `startup`', async () => {
+    const [event] = await audit('?actor=startup');
+    expect(event).toMatchObject({
+      action: 'admin_key.create',
+      namespace: null,
+      details: { key_id: bootstrapId, name: 'bootstrap', permission: 'write' },
+    });
+  });
+
+  it('a change that does not happen records nothing; of concurrent identical changes one is recorded', async () => {
+    const creates = await count('?action=namespace.create');
+    const keyDeletes = await count('?action=admin_key.delete');
+    expect((await server.call('POST', '/v1/namespaces', { json: { name: 'home' } })).status).toBe(409);
+    expect(await count('?action=namespace.create')).toBe(creates);
+    // The last read-write key for all namespaces.
+    expect((await server.call('DELETE', `/v1/admin-keys/${bootstrapId}`)).status).toBe(409);
+    expect(await count('?action=admin_key.delete')).toBe(keyDeletes);
+
+    const racing = await Promise.all(
+      Array.from({ length: 5 }, () => server.call('POST', '/v1/namespaces', { json: { name: 'raced' } })),
+    );
+    expect(racing.map((response) => response.status).sort()).toEqual([200, 409, 409, 409, 409]);
+    expect(await count('?action=namespace.create')).toBe(creates + 1);
+
+    await createBroker(server, 'raced', 'once');
+    const deletes = await Promise.all(
+      Array.from({ length: 5 }, () => server.call('DELETE', '/v1/namespaces/raced/brokers/once')),
+    );
+    expect(deletes.filter((response) => response.status === 200).length).toBeGreaterThanOrEqual(1);
+    expect(await audit('?action=broker.delete&namespace=raced')).toHaveLength(1);
+  });
+});
+
 describe('the scheduler', () => {
   it('records its rotations as `scheduler`, in the same transaction as the new key', async () => {
     await server.close();
@@ -317,7 +527,7 @@ describe('the scheduler', () => {
       const current = db
         .prepare(
           `select kid from signing_keys where activated_at is not null and retired_at is null and broker_id =
-             (select b.id from brokers b join namespaces n on n.id = b.namespace_id where n.name = 'home')`,
+             (select b.id from brokers b join namespaces n on n.id = b.namespace_id where n.name = 'home' and b.name = 'sensors')`,
         )
         .get() as { kid: string };
       db.close();

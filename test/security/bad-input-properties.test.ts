@@ -309,7 +309,7 @@ describe('random input on the later routes', () => {
     expect(successes).toBeGreaterThan(0);
   });
 
-  it('POST .../identity-sources: refusals write nothing; a success adds exactly one source', async () => {
+  it('POST .../identity-sources: refusals write nothing; a success adds exactly one source and its audit event', async () => {
     const template = fc.record({
       client_id: fc.option(fc.constantFrom('${sub}', 'dev-${sub}', 'x'), { nil: undefined }),
       pub: fc.array(fc.constantFrom('users/${sub}/#', 'a/+/b', 'a/#/b', 'teams/${attributes.team}', ''), {
@@ -367,7 +367,7 @@ describe('random input on the later routes', () => {
           const { response, changed } = await probe('POST', `${broker}/identity-sources`, {
             json: JSON.parse(JSON.stringify(json ?? null)),
           });
-          if (response.status === 200) expect(changed).toEqual({ identity_sources: 1 });
+          if (response.status === 200) expect(changed).toEqual({ identity_sources: 1, audit_events: 1 });
           else expect([400, 409]).toContain(response.status);
         },
       ),
@@ -375,7 +375,7 @@ describe('random input on the later routes', () => {
     );
   });
 
-  it('PATCH, GET and DELETE .../identity-sources/{name}: never a 5xx, counts unchanged except a delete', async () => {
+  it('PATCH, GET and DELETE .../identity-sources/{name}: never a 5xx, counts unchanged but for the audit trail', async () => {
     const patch = mutated(
       fc.record(
         {
@@ -420,7 +420,8 @@ describe('random input on the later routes', () => {
             ...(json === undefined ? {} : { json }),
           },
         );
-        expect(changed).toEqual({});
+        // A successful PATCH records its audit event; nothing else changes a count.
+        expect(changed).toEqual(response.status === 200 && method === 'PATCH' ? { audit_events: 1 } : {});
         if (name !== 'patchme') expect([400, 404]).toContain(response.status);
       }),
       RUNS,

@@ -9,6 +9,7 @@ import { createUlidGenerator } from '../../src/core/ids.js';
 import { createKeyEncryptionKey, generateKeyEncryptionKey } from '../../src/crypto/key-encryption.js';
 import { openDatabase } from '../../src/runtime/node.js';
 import type { Actor } from '../../src/service/access.js';
+import { brokerEvent } from '../../src/service/audit.js';
 import { type BrokerVerifiers, createBrokerVerifiers } from '../../src/service/broker-verifiers.js';
 import { createServices, type Services } from '../../src/service/index.js';
 import type { Store } from '../../src/store/port.js';
@@ -51,13 +52,11 @@ afterEach(() => {
 });
 
 async function issue(clientId = 'd1'): Promise<{ token: string; jti: string }> {
-  const issued = await services.credentials.issue(admin, 'home', 'sensors', {
+  const [issued] = await services.credentials.issue(admin, 'home', 'sensors', {
     number: 1,
     clientIds: [clientId],
   });
-  const token = issued[clientId]!;
-  const jti = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).jti as string;
-  return { token, jti };
+  return { token: issued!.token, jti: issued!.jti };
 }
 
 async function verify(token: string, clientId = 'd1') {
@@ -142,7 +141,7 @@ describe('createBrokerVerifiers', () => {
 
   it('forgets every broker of a deleted namespace at once', async () => {
     expect(await verifiers.get('home', 'sensors')).toBeDefined();
-    await services.namespaces.delete(admin, 'home');
+    await services.namespaces.delete(admin, 'home', { force: true });
     expect(await verifiers.get('home', 'sensors')).toBeUndefined();
   });
 
@@ -178,13 +177,16 @@ describe('createBrokerVerifiers', () => {
   it('sees broker changes made by another process sharing the database within recheckMs', async () => {
     const { token } = await issue();
     expect((await verify(token)).ok).toBe(true);
-    const broker = (await services.brokers.get(admin, 'home', 'sensors')) as { id: string };
+    const broker = (await services.brokers.get(admin, 'home', 'sensors')) as { id: string; name: string };
+    const namespace = { id: (await store.findNamespace('home'))!.id, name: 'home' };
+    const audit = (action: 'broker.update' | 'broker.delete') =>
+      brokerEvent(action, admin.keyId, now, { namespace, broker }, {});
     // Written past these services: only the periodic re-read can see it.
-    await store.updateBroker(broker.id, { audience: 'elsewhere', modifiedAt: now });
+    await store.updateBroker(broker.id, { audience: 'elsewhere', modifiedAt: now }, audit('broker.update'));
     expect((await verify(token)).ok).toBe(true);
     now += 5_000;
     expect(await verify(token)).toEqual({ ok: false, reason: 'wrong_audience' });
-    await store.deleteBroker(broker.id);
+    await store.deleteBroker(broker.id, audit('broker.delete'));
     expect(await verifiers.get('home', 'sensors')).toBeDefined();
     now += 5_000;
     expect(await verifiers.get('home', 'sensors')).toBeUndefined();

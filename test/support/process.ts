@@ -14,12 +14,49 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
-export function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/runtime/node-main.ts'], {
+function spawnServer(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/runtime/node-main.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', GATEPASS_CRON_INTERVAL: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+export interface ProcessExit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the service until it exits on its own (a start-up that fails); SIGKILLs it after `timeoutMs`, so a
+ * process that starts serving instead ends too (with a null code).
+ */
+export function runServerProcessToExit(
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<ProcessExit> {
+  const child = spawnServer(env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr!.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) => {
+    // 'close': after the exit and the last of its output.
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+  const child = spawnServer(env);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => {

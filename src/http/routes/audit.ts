@@ -1,4 +1,4 @@
-// /audit: who issued, refreshed, exchanged, revoked, un-revoked, rotated and managed keys, and when.
+// /audit: who issued, refreshed, exchanged, revoked, un-revoked, rotated and changed the configuration, and when.
 import { createRoute, z } from '@hono/zod-openapi';
 import { AUDIT_ACTIONS, type AuditEvent } from '../../core/audit.js';
 import { resourceNameSchema } from '../../core/names.js';
@@ -11,9 +11,11 @@ export const AuditQuery = PageQuery.extend({
   action: z.enum(AUDIT_ACTIONS).optional().openapi({ description: 'Only events of this action' }),
   actor: z
     .string()
-    .regex(/^[0-9A-Za-z_.:-]{1,160}$/, 'an admin key id, `scheduler` or `refresh:<jti>`')
+    .regex(/^[0-9A-Za-z_.:-]{1,160}$/, 'an admin key id, `scheduler`, `startup` or `refresh:<jti>`')
     .optional()
-    .openapi({ description: 'Only events by this admin key id (or `scheduler`, or `refresh:<jti>`)' }),
+    .openapi({
+      description: 'Only events by this admin key id (or `scheduler`, `startup`, or `refresh:<jti>`)',
+    }),
   namespace: resourceNameSchema.optional().openapi({ description: 'Only events in this namespace' }),
   broker: resourceNameSchema.optional().openapi({ description: 'Only events about brokers of this name' }),
   since: z.iso.datetime({ offset: true }).optional().openapi({
@@ -28,13 +30,16 @@ export const AuditEventSchema = z
     at: z.string().openapi({ description: 'When (ISO 8601)' }),
     action: z.enum(AUDIT_ACTIONS),
     actor: z.string().openapi({
-      description: 'The admin key id; `refresh:<jti>` for a refresh (the presented credential), `scheduler`',
+      description:
+        'The admin key id; `refresh:<jti>` for a refresh (the presented credential), `scheduler` for the ' +
+        'scheduled job, `startup` for the admin key registered at start-up',
     }),
     namespace: z.string().nullable(),
     broker: z.string().nullable(),
     details: z.record(z.string(), z.unknown()).openapi({
       description:
-        'What the action touched: jtis and client ids, kids, admin key ids and names; never a token or a secret',
+        'What the action touched: jtis and client ids, kids, admin key ids and names, settings (on updates ' +
+        '`changes`: `{ field: { old, new } }`); never a token or a secret',
     }),
   })
   .openapi('AuditEvent');
@@ -59,10 +64,11 @@ export function registerAuditRoutes(api: Api) {
       tags: ['Audit'],
       summary: 'The audit trail, newest first',
       description:
-        'Every issue, refresh, exchange, revoke, un-revoke, signing-key rotation and admin-key change: who ' +
-        '(the admin key id), when, and what (jtis, client ids, kids). Needs `read`; a key scoped to one ' +
-        'namespace sees only that namespace’s events. Events are written in the same transaction as the ' +
-        'change they record (admin-key changes right after it).',
+        'Every issue, refresh, exchange, revoke, un-revoke, signing-key rotation and configuration change ' +
+        '(namespaces, brokers, identity sources, admin keys): who (the admin key id), when, and what (jtis, ' +
+        'client ids, kids, settings old and new). Needs `read`; a key scoped to one namespace sees only that ' +
+        'namespace’s events. Events are written in the same transaction as the change they record, and ' +
+        'kept GATEPASS_AUDIT_RETENTION_DAYS days (365 by default).',
       security: adminSecurity,
       request: { query: AuditQuery },
       responses: {

@@ -1,4 +1,5 @@
-// /maintenance/run: the scheduled job on demand (key rotation, next keys, retired-key removal, pruning).
+// /maintenance/run: the scheduled job on demand (key rotation, next keys, retired-key removal, pruning,
+// audit retention).
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Api } from '../context.js';
 import { success } from '../envelope.js';
@@ -15,6 +16,7 @@ export const MaintenanceResult = z
     revocations_pruned: count('Revocations of expired tokens'),
     credentials_pruned: count('Issued-credential records of expired tokens'),
     events_pruned: count('Revocation feed events of expired tokens'),
+    audit_events_pruned: count('Audit events older than GATEPASS_AUDIT_RETENTION_DAYS'),
   })
   .openapi('MaintenanceResult');
 
@@ -40,6 +42,7 @@ export function registerMaintenanceRoutes(api: Api) {
           revocations_pruned: counts.revocationsPruned,
           credentials_pruned: counts.credentialsPruned,
           events_pruned: counts.eventsPruned,
+          audit_events_pruned: counts.auditEventsPruned,
         }),
         200,
       );

@@ -2,7 +2,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Api } from '../context.js';
 import { success } from '../envelope.js';
-import { Namespace, NamespaceCreate, NamespaceParams, NamespaceUpdate, PageQuery } from '../schemas.js';
+import {
+  Namespace,
+  NamespaceCreate,
+  NamespaceDeleteQuery,
+  NamespaceParams,
+  NamespaceUpdate,
+  PageQuery,
+} from '../schemas.js';
 import { namespaceJson, pagedSuccess } from '../views.js';
 import { adminErrors, adminSecurity, errorResponses, jsonBody, jsonResponse, writeErrors } from './common.js';
 
@@ -88,13 +95,19 @@ export function registerNamespaceRoutes(api: Api) {
       method: 'delete',
       path: '/namespaces/{namespace}',
       tags,
-      summary: 'Delete a namespace with all its brokers, keys and revocations',
+      summary: 'Delete a namespace (with its brokers and scoped admin keys only with force=true)',
+      description:
+        'A namespace that still has brokers is refused (409) unless `force=true`, which deletes its brokers ' +
+        '(their signing keys, credential records, revocations and identity sources) and the admin keys ' +
+        'scoped to it too. The audit event lists what went.',
       security: adminSecurity,
-      request: { params: NamespaceParams },
-      responses: { 200: jsonResponse('Deleted', z.null()), ...adminErrors },
+      request: { params: NamespaceParams, query: NamespaceDeleteQuery },
+      responses: { 200: jsonResponse('Deleted', z.null()), ...adminErrors, ...errorResponses(409) },
     }),
     async (c) => {
-      await c.var.services.namespaces.delete(c.get('actor'), c.req.valid('param').namespace);
+      await c.var.services.namespaces.delete(c.get('actor'), c.req.valid('param').namespace, {
+        force: c.req.valid('query').force,
+      });
       return c.json(success(null), 200);
     },
   );
