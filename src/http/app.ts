@@ -24,6 +24,7 @@ import { registerMaintenanceRoutes } from './routes/maintenance.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
 import { registerRefreshRoutes } from './routes/refresh.js';
 import { registerRevocationRoutes } from './routes/revocations.js';
+import { registerSigningKeyRoutes } from './routes/signing-keys.js';
 import { registerTokenExchangeRoutes } from './routes/token-exchange.js';
 
 export type LogLine = Record<string, unknown>;
@@ -149,6 +150,7 @@ export function createApi({
   registerBrokerRoutes(adminApi);
   registerCredentialRoutes(adminApi);
   registerRevocationRoutes(adminApi);
+  registerSigningKeyRoutes(adminApi);
   registerAdminKeyRoutes(adminApi);
   registerMaintenanceRoutes(adminApi);
   registerIdentitySourceRoutes(adminApi);

@@ -4,6 +4,7 @@ import type { BrokerView } from '../service/brokers.js';
 import type { IssuedCredential } from '../service/credentials.js';
 import type { PageResult } from '../service/paging.js';
 import type { RevocationFeedPage } from '../service/revocations.js';
+import type { SigningKeyView } from '../service/signing-keys.js';
 import type { NamespaceRecord, RevocationRecord } from '../store/port.js';
 import { type ResultInfo, success } from './envelope.js';
 import { timestamp } from './schemas.js';
@@ -33,8 +34,25 @@ export function brokerJson(broker: BrokerView) {
     key_rotation_period: broker.keyRotationPeriod,
     max_lifetime: broker.maxLifetime,
     max_client_id_length: broker.maxClientIdLength,
+    claim_profile: broker.claimProfile,
     created_on: timestamp(broker.createdAt),
     modified_on: timestamp(broker.modifiedAt),
+  };
+}
+
+const optionalTimestamp = (ms: number | null) => (ms === null ? null : timestamp(ms));
+
+export function signingKeyJson(key: SigningKeyView) {
+  return {
+    kid: key.kid,
+    algorithm: key.algorithm,
+    state: key.state,
+    published_on: timestamp(key.createdAt),
+    ready_on: optionalTimestamp(key.readyAt),
+    activated_on: optionalTimestamp(key.activatedAt),
+    retired_on: optionalTimestamp(key.retiredAt),
+    remove_after: optionalTimestamp(key.removeAfter),
+    revoked_on: optionalTimestamp(key.revokedAt),
   };
 }
 

@@ -17,6 +17,7 @@ import { brokerEvent } from './audit.js';
 import type { BrokerService } from './brokers.js';
 import type { ServiceDeps } from './deps.js';
 import type { Keyring } from './keyring.js';
+import { profileClaims } from './profile-claims.js';
 
 export const MAX_CREDENTIALS_PER_CALL = 100;
 
@@ -90,13 +91,26 @@ export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: K
         topicAcl,
       }),
     );
-    const tokens = await Promise.all(claims.map((claim) => signCredential(claim, key)));
+    // Grants of one request share their ACL: its profile claims are built once.
+    const extras = new Map<TopicAcl, Record<string, unknown>>();
+    const extraFor = (topicAcl: TopicAcl) => {
+      let extra = extras.get(topicAcl);
+      if (extra === undefined) {
+        extra = profileClaims(broker.claimProfile, topicAcl);
+        extras.set(topicAcl, extra);
+      }
+      return extra;
+    };
+    const tokens = await Promise.all(
+      claims.map((claim) => signCredential(claim, key, extraFor(claim.topicAcl))),
+    );
     const longest = Math.max(...tokens.map((token) => token.length));
     if (longest > MAX_CREDENTIAL_BYTES) {
       // Nothing is recorded: a credential no broker would accept is not issued.
       throw new ServiceError(
         'invalid_input',
-        `the credential would be ${longest} bytes; brokers accept at most ${MAX_CREDENTIAL_BYTES}: shorten the topic ACL`,
+        `the credential would be ${longest} bytes; brokers accept at most ${MAX_CREDENTIAL_BYTES}: shorten the topic ACL` +
+          (broker.claimProfile === 'standard' ? '' : ` (its ${broker.claimProfile} claims repeat it)`),
         'topicAcl',
       );
     }

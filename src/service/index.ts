@@ -11,6 +11,7 @@ import { createMaintenanceService } from './maintenance.js';
 import { createNamespaceService } from './namespaces.js';
 import { createRefreshService } from './refresh.js';
 import { createRevocationService } from './revocations.js';
+import { createSigningKeyService } from './signing-keys.js';
 import { createTokenExchangeService } from './token-exchange.js';
 
 export function createServices(serviceDeps: ServiceDeps) {
@@ -19,13 +20,15 @@ export function createServices(serviceDeps: ServiceDeps) {
   const deps: ServiceDeps = { ...serviceDeps, brokerChanges: brokerVerifiers.listener };
   const brokers = createBrokerService(deps);
   const keyring = createKeyring(deps);
+  const signingKeys = createSigningKeyService(deps, brokers);
   return {
     ping: () => deps.store.ping(),
     namespaces: createNamespaceService(deps),
     brokers,
     credentials: createCredentialService(deps, brokers, keyring),
     refresh: createRefreshService(deps, createCredentialSigner(deps, keyring)),
-    maintenance: createMaintenanceService(deps),
+    signingKeys,
+    maintenance: createMaintenanceService(deps, signingKeys),
     revocations: createRevocationService(deps, brokers),
     adminKeys: createAdminKeyService(deps),
     identitySources: createIdentitySourceService(deps, brokers),

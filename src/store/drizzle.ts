@@ -5,17 +5,14 @@ import {
   and,
   asc,
   count,
-  desc,
   eq,
   exists,
   getTableColumns,
   gt,
   gte,
   inArray,
-  isNotNull,
   isNull,
   lt,
-  lte,
   max,
   notExists,
   or,
@@ -26,10 +23,11 @@ import {
 import type { BatchItem } from 'drizzle-orm/batch';
 import { alias, type BaseSQLiteDatabase, type SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { auditInsert, auditInsertWithDetail, createAuditStore } from './drizzle-audit.js';
-import { createConfigurationStore, toBroker } from './drizzle-configuration.js';
+import { createConfigurationStore } from './drizzle-configuration.js';
 import { createIdentitySourceStore } from './drizzle-identity-sources.js';
+import { createSigningKeyStore } from './drizzle-signing-keys.js';
 import { insertRowWhere as insertRowWhereIn, total } from './drizzle-sql.js';
-import type { IssuedCredentialRecord, SigningKeyRecord, Store } from './port.js';
+import type { IssuedCredentialRecord, Store } from './port.js';
 import * as schema from './schema.js';
 
 export type GatepassDatabase = BaseSQLiteDatabase<'sync' | 'async', unknown, typeof schema>;
@@ -56,14 +54,8 @@ function chunkRows<T>(table: Table, rows: T[]): T[][] {
   return chunk(rows, Math.floor(MAX_BOUND_PARAMETERS / Object.keys(getTableColumns(table)).length));
 }
 
-type SigningKeyRow = typeof schema.signingKeys.$inferSelect;
-
-function toSigningKey(row: SigningKeyRow): SigningKeyRecord {
-  return { ...row, publicJwk: JSON.parse(row.publicJwk) };
-}
-
 export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomically): Store {
-  const { namespaces, brokers, signingKeys, issuedCredentials, revocations, revocationEvents } = schema;
+  const { namespaces, issuedCredentials, revocations, revocationEvents } = schema;
 
   const insertRowWhere = (table: SQLiteTable, row: Record<string, unknown>, condition: SQL | undefined) =>
     insertRowWhereIn(db, table, row, condition);
@@ -97,40 +89,12 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
     ...createConfigurationStore(db, runAtomically),
     ...createIdentitySourceStore(db, runAtomically),
     ...createAuditStore(db),
+    ...createSigningKeyStore(db, runAtomically),
 
     async ping() {
       await db.select({ value: count() }).from(namespaces).limit(1);
     },
 
-    async listSigningKeys(brokerId) {
-      const rows = await db
-        .select()
-        .from(signingKeys)
-        .where(eq(signingKeys.brokerId, brokerId))
-        .orderBy(desc(signingKeys.createdAt));
-      return rows.map(toSigningKey);
-    },
-    async listBrokersDueForRotation(now, afterId, limit) {
-      const rows = await db
-        .select({ broker: brokers, currentKey: signingKeys, namespaceName: namespaces.name })
-        .from(brokers)
-        .innerJoin(signingKeys, and(eq(signingKeys.brokerId, brokers.id), isNull(signingKeys.retiredAt)))
-        .innerJoin(namespaces, eq(namespaces.id, brokers.namespaceId))
-        .where(
-          and(
-            isNotNull(brokers.keyRotationPeriod),
-            lte(sql`${signingKeys.createdAt} + ${brokers.keyRotationPeriod} * 1000`, now),
-            gt(brokers.id, afterId),
-          ),
-        )
-        .orderBy(asc(brokers.id))
-        .limit(limit);
-      return rows.map((row) => ({
-        broker: toBroker(row.broker),
-        currentKey: toSigningKey(row.currentKey),
-        namespaceName: row.namespaceName,
-      }));
-    },
     async findKeyUsage(brokerId, kid) {
       const [row] = await db
         .select({
@@ -140,59 +104,6 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         .from(issuedCredentials)
         .where(and(eq(issuedCredentials.brokerId, brokerId), eq(issuedCredentials.kid, kid)));
       return { latestExpiry: row?.latestExpiry ?? null, withoutExpiry: row?.withoutExpiry ?? 0 };
-    },
-    async rotateSigningKey({ brokerId, kid, retiredAt, removeAfter }, next, audit) {
-      // A concurrent rotation (two schedulers) retires the same key; only one new key may become current.
-      const noCurrentKey = notExists(
-        db
-          .select({ kid: signingKeys.kid })
-          .from(signingKeys)
-          .where(and(eq(signingKeys.brokerId, brokerId), isNull(signingKeys.retiredAt))),
-      );
-      const brokerExists = exists(
-        db.select({ id: brokers.id }).from(brokers).where(eq(brokers.id, brokerId)),
-      );
-      await runAtomically([
-        db
-          .update(signingKeys)
-          .set({ retiredAt, removeAfter })
-          .where(
-            and(eq(signingKeys.brokerId, brokerId), eq(signingKeys.kid, kid), isNull(signingKeys.retiredAt)),
-          ),
-        insertRowWhere(
-          signingKeys,
-          { ...next, publicJwk: JSON.stringify(next.publicJwk) },
-          and(noCurrentKey, brokerExists),
-        ),
-        // Recorded only when this call's key became current.
-        ...(audit === undefined
-          ? []
-          : [
-              insertRowWhere(
-                schema.auditEvents,
-                { ...audit, details: JSON.stringify(audit.details) },
-                exists(
-                  db
-                    .select({ kid: signingKeys.kid })
-                    .from(signingKeys)
-                    .where(and(eq(signingKeys.brokerId, next.brokerId), eq(signingKeys.kid, next.kid))),
-                ),
-              ),
-            ]),
-      ]);
-      const [inserted] = await db
-        .select({ kid: signingKeys.kid })
-        .from(signingKeys)
-        .where(and(eq(signingKeys.brokerId, next.brokerId), eq(signingKeys.kid, next.kid)))
-        .limit(1);
-      return inserted !== undefined;
-    },
-    async deleteRemovableSigningKeys(now) {
-      const deleted = await db
-        .delete(signingKeys)
-        .where(and(isNotNull(signingKeys.retiredAt), lt(signingKeys.removeAfter, now)))
-        .returning({ brokerId: signingKeys.brokerId });
-      return deleted.map((key) => key.brokerId);
     },
 
     async insertIssuedCredentials(records: IssuedCredentialRecord[], audit) {

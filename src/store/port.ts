@@ -3,6 +3,7 @@
 import type { JWK } from 'jose';
 import type { AclTemplate } from '../core/acl-template.js';
 import type { AuditEvent, AuditEventRecord, AuditFilter } from '../core/audit.js';
+import type { ClaimProfile } from '../core/claim-profiles.js';
 import type { SigningAlgorithm, TopicAcl } from '../core/claims.js';
 import type { JsonScalar } from '../core/json.js';
 
@@ -31,6 +32,8 @@ export interface BrokerRecord {
   maxLifetime: number | null;
   /** The longest client id issued for this broker, caller-chosen or templated by a token exchange. */
   maxClientIdLength: number;
+  /** Which extra claims its credentials carry for the broker's own JWT authenticator. */
+  claimProfile: ClaimProfile;
   createdAt: number;
   modifiedAt: number;
 }
@@ -46,6 +49,7 @@ export type BrokerChanges = Partial<
     | 'keyRotationPeriod'
     | 'maxLifetime'
     | 'maxClientIdLength'
+    | 'claimProfile'
   >
 > & { modifiedAt: number };
 
@@ -54,12 +58,16 @@ export interface SigningKeyRecord {
   kid: string;
   algorithm: SigningAlgorithm;
   publicJwk: JWK;
+  /** Empty once the key is revoked: a compromised key's private half is not kept. */
   sealedPrivateJwk: string;
-  /** Epoch ms, as `retiredAt` and `removeAfter`. */
+  /** When it was published; epoch ms, as every time here. */
   createdAt: number;
+  /** When it began signing; null for the next key (see core/signing-keys.ts for the states). */
+  activatedAt: number | null;
   retiredAt: number | null;
-  /** When a retired key leaves the JWKS. */
+  /** When a retired or revoked key's record goes (a retired key leaves the JWKS then). */
   removeAfter: number | null;
+  revokedAt: number | null;
 }
 
 export interface IssuedCredentialRecord {
@@ -92,12 +100,42 @@ export interface RevocationEvent {
   expiresAt: number | null;
 }
 
-/** A broker due for key rotation, with the key that signs for it now. */
+/** A broker due for key rotation, with the key that signs for it now and the one published to follow it. */
 export interface RotationCandidate {
   broker: BrokerRecord;
   currentKey: SigningKeyRecord;
+  nextKey: SigningKeyRecord;
   /** For the audit trail. */
   namespaceName: string;
+}
+
+/** A broker without a next key (one created before keys were published ahead), for the scheduled job. */
+export interface NextKeyCandidate {
+  broker: BrokerRecord;
+  namespaceName: string;
+}
+
+/**
+ * A rotation, applied atomically by {@link Store.rotateSigningKey}: the current key retires (and is revoked,
+ * when it is compromised), the next key becomes current, and `next` is published as the new next key.
+ */
+export interface KeyRotation {
+  brokerId: string;
+  retiring: { kid: string; retiredAt: number; removeAfter: number; revokedAt: number | null };
+  promoting: { kid: string; activatedAt: number };
+  next: SigningKeyRecord;
+}
+
+/**
+ * A key revoked without a rotation: the next key (replaced by `replacement`, the new next key) or a retired
+ * one (no replacement).
+ */
+export interface KeyRevocation {
+  brokerId: string;
+  kid: string;
+  revokedAt: number;
+  removeAfter: number;
+  replacement: SigningKeyRecord | null;
 }
 
 /** What a signing key signed, as far as the issued-credential records tell. */
@@ -210,8 +248,11 @@ export interface Store {
    */
   deleteNamespace(id: string, options: { force: boolean; audit: AuditEventRecord }): Promise<boolean>;
 
-  /** Inserts a broker with its first signing key, atomically. Returns false when the name is taken. */
-  insertBroker(broker: BrokerRecord, key: SigningKeyRecord, audit: AuditEventRecord): Promise<boolean>;
+  /**
+   * Inserts a broker with its first signing keys (the current and the next one) and `audit`, atomically.
+   * Returns false when the name is taken.
+   */
+  insertBroker(broker: BrokerRecord, keys: SigningKeyRecord[], audit: AuditEventRecord): Promise<boolean>;
   findBroker(namespaceId: string, name: string): Promise<BrokerRecord | undefined>;
   listBrokers(namespaceId: string, page: Page): Promise<Paged<BrokerRecord>>;
   updateBroker(
@@ -221,25 +262,42 @@ export interface Store {
   ): Promise<BrokerRecord | undefined>;
   deleteBroker(id: string, audit: AuditEventRecord): Promise<void>;
 
-  /** Newest first; the first key without `retiredAt` signs. */
+  /** The published keys (next, current, retired: every key but revoked ones), newest first. */
   listSigningKeys(brokerId: string): Promise<SigningKeyRecord[]>;
+  /** Every key on record, revoked ones included, newest first: for operators. */
+  listAllSigningKeys(brokerId: string): Promise<SigningKeyRecord[]>;
   /**
-   * Brokers with a `keyRotationPeriod` whose current key was created at least that long before `now`
-   * (epoch ms), by id, after `afterId` (a cursor; '' to start).
+   * Brokers with a `keyRotationPeriod` whose current key began signing at least that long before `now`
+   * (epoch ms) and whose next key was published at or before `publishedBy`, by id, after `afterId` (a
+   * cursor; '' to start).
    */
-  listBrokersDueForRotation(now: number, afterId: string, limit: number): Promise<RotationCandidate[]>;
+  listBrokersDueForRotation(
+    now: number,
+    publishedBy: number,
+    afterId: string,
+    limit: number,
+  ): Promise<RotationCandidate[]>;
+  /** Brokers that have no next key, by id, after `afterId` (a cursor; '' to start). */
+  listBrokersWithoutNextKey(afterId: string, limit: number): Promise<NextKeyCandidate[]>;
   /** What the issued-credential records say about the credentials a key signed. */
   findKeyUsage(brokerId: string, kid: string): Promise<KeyUsage>;
   /**
-   * Retires `retiring` (sets `retiredAt` and `removeAfter`) and inserts `next` as the signing key, atomically,
-   * unless another rotation of this broker got there first: returns false then, and writes nothing.
+   * Applies `rotation` atomically, only if `retiring` is still current and `promoting` still the next key
+   * (another rotation or revocation of this broker may have got there first): returns false then, and
+   * writes nothing. `audit` is written with it.
    */
-  rotateSigningKey(
-    retiring: Pick<SigningKeyRecord, 'brokerId' | 'kid' | 'retiredAt' | 'removeAfter'>,
-    next: SigningKeyRecord,
-    audit?: AuditEventRecord,
-  ): Promise<boolean>;
-  /** Deletes retired keys whose `removeAfter` (epoch ms) is before `now`; returns each one's broker id. */
+  rotateSigningKey(rotation: KeyRotation, audit?: AuditEventRecord): Promise<boolean>;
+  /**
+   * Revokes a key that is not current, atomically with publishing its replacement, only if it is still the
+   * next key (with a replacement) or a retired one (without): returns false otherwise, and writes nothing.
+   */
+  revokeSigningKey(revocation: KeyRevocation, audit?: AuditEventRecord): Promise<boolean>;
+  /** Publishes `next` as the broker's next key unless it has one; returns whether it did. */
+  insertNextSigningKey(next: SigningKeyRecord, audit?: AuditEventRecord): Promise<boolean>;
+  /**
+   * Deletes retired and revoked keys whose `removeAfter` (epoch ms) is before `now`; returns the broker id of
+   * each deleted key that was still published.
+   */
   deleteRemovableSigningKeys(now: number): Promise<string[]>;
 
   /** All or nothing, whatever the batch size; with `audit`, the event is written in the same transaction. */

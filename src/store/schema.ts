@@ -40,6 +40,10 @@ export const brokers = sqliteTable(
     maxLifetime: integer('max_lifetime'),
     /** The longest client id this broker's credentials may name (26-256 characters). */
     maxClientIdLength: integer('max_client_id_length').notNull().default(128),
+    /** Which extra claims credentials carry for a broker's own JWT authenticator: standard, emqx or tbmq. */
+    claimProfile: text('claim_profile', { enum: ['standard', 'emqx', 'tbmq'] })
+      .notNull()
+      .default('standard'),
     ...timestamps,
   },
   (table) => [uniqueIndex('brokers_namespace_name').on(table.namespaceId, table.name)],
@@ -57,11 +61,16 @@ export const signingKeys = sqliteTable(
     publicJwk: text('public_jwk').notNull(),
     /** The private JWK sealed with AES-256-GCM under the key-encryption key; never stored in clear. */
     sealedPrivateJwk: text('sealed_private_jwk').notNull(),
+    /** When it was published (as the next key, or as a broker's first key). */
     createdAt: integer('created_at', { mode: 'number' }).notNull(),
+    /** When it began signing; null: the next key, published but signing nothing yet. */
+    activatedAt: integer('activated_at', { mode: 'number' }),
     /** Set when a newer key took over signing; the key stays published until its tokens have expired. */
     retiredAt: integer('retired_at', { mode: 'number' }),
     /** When a retired key leaves the JWKS: after the last token it signed expires (or a bounded overlap). */
     removeAfter: integer('remove_after', { mode: 'number' }),
+    /** Set when an operator revoked it: out of the JWKS at once, its sealed private key erased. */
+    revokedAt: integer('revoked_at', { mode: 'number' }),
   },
   (table) => [primaryKey({ columns: [table.brokerId, table.kid] })],
 );

@@ -229,9 +229,25 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
 
     it('serves public keys without an admin key, and nothing else', async () => {
       const keys = await ok('GET', `${broker}/publickeys`, { token: null });
-      expect(keys.keys).toHaveLength(1);
-      expect(keys.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
-      expect(keys.keys[0].d).toBeUndefined();
+      // The current key and the next one, published before it signs.
+      expect(keys.keys).toHaveLength(2);
+      for (const key of keys.keys) {
+        expect(key).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' });
+        expect(key.d).toBeUndefined();
+      }
+      // The same set as a plain JWK Set, cacheable, with an ETag a conditional request is answered 304 for.
+      const plain = await fetch(`${target.url}${broker}/jwks.json`);
+      expect(plain.status).toBe(200);
+      expect(plain.headers.get('cache-control')).toBe('public, max-age=300');
+      expect(await plain.json()).toEqual(keys);
+      const etag = plain.headers.get('etag');
+      expect(etag).toMatch(/^"[0-9a-f]+"$/);
+      const conditional = await fetch(`${target.url}${broker}/jwks.json`, {
+        headers: { 'if-none-match': etag! },
+      });
+      expect(conditional.status).toBe(304);
+      expect(conditional.headers.get('etag')).toBe(etag);
+      expect(conditional.headers.get('cache-control')).toBe('public, max-age=300');
       expectError(await call('GET', broker, { token: null }), 401, 'unauthorized');
       expectError(
         await call('GET', '/v1/namespaces', { token: `gpk_${'x'.repeat(43)}` }),

@@ -21,6 +21,7 @@ const broker = `${ns}/brokers/sensors`;
 const limited = `${ns}/brokers/limited`;
 const credentials = `${broker}/credentials`;
 const revocations = `${broker}/revocations`;
+const signingKeys = `${broker}/signing-keys`;
 /** Replaced by the bootstrap key's id when the row runs. */
 const BOOTSTRAP_ID = '{bootstrap}';
 /** Replaced by the jti of a credential the broker `sensors` issued (not revoked). */
@@ -90,6 +91,9 @@ const adminRoutes: Array<[Method, string, unknown?]> = [
   ['POST', `${revocations}?jti=abc`],
   ['GET', revocations],
   ['DELETE', `${revocations}?jti=abc`],
+  ['GET', signingKeys],
+  ['POST', `${signingKeys}/rotate`],
+  ['POST', `${signingKeys}/some-kid/revoke`],
   ['GET', '/v1/admin-keys'],
   ['POST', '/v1/admin-keys', { name: 'fresh' }],
   ['DELETE', `/v1/admin-keys/${BOOTSTRAP_ID}`],
@@ -291,12 +295,16 @@ const pathRoutes: Array<[Method, string, unknown?]> = [
   ['GET', '{ns}/brokers/{b}/revocations'],
   ['DELETE', '{ns}/brokers/{b}/revocations?jti=abc'],
   ['GET', '{ns}/brokers/{b}/publickeys'],
+  ['GET', '{ns}/brokers/{b}/jwks.json'],
+  ['GET', '{ns}/brokers/{b}/signing-keys'],
+  ['POST', '{ns}/brokers/{b}/signing-keys/rotate'],
+  ['POST', '{ns}/brokers/{b}/signing-keys/some-kid/revoke'],
 ];
 const fill = (template: string, namespace: string, brokerName: string) =>
   template.replace('{ns}', `/v1/namespaces/${namespace}`).replace('{b}', brokerName);
 for (const [method, template, json] of pathRoutes) {
   const body = json === undefined ? {} : { json };
-  const token = template.endsWith('publickeys') ? { token: null } : {};
+  const token = /(publickeys|jwks\.json)$/.test(template) ? { token: null } : {};
   bad('bad namespace in path', method, fill(template, 'Home', 'sensors'), 'namespace', { ...body, ...token });
   fails(404, 'unknown namespace', method, fill(template, 'nowhere', 'sensors'), { ...body, ...token });
   if (template.includes('{b}')) {
@@ -366,6 +374,11 @@ const brokerFields: Array<[string, string, unknown]> = [
   ['a fractional max client id length', 'max_client_id_length', 40.5],
   ['a max client id length as a string', 'max_client_id_length', '64'],
   ['a max client id length of null', 'max_client_id_length', null],
+  ['a key rotation period under the pre-publication time', 'key_rotation_period', 1199],
+  ['a key rotation period as a string', 'key_rotation_period', '3600'],
+  ['claim_profile EMQX in capitals', 'claim_profile', 'EMQX'],
+  ['claim_profile hivemq', 'claim_profile', 'hivemq'],
+  ['claim_profile null', 'claim_profile', null],
 ];
 for (const [what, field, value] of brokerFields) {
   bad(what, 'POST', `${ns}/brokers`, field, { json: { name: 'fresh', [field]: value } });
@@ -395,6 +408,26 @@ for (const [what, field, acl] of aclCases) {
 }
 bad('renaming a broker', 'PATCH', broker, 'name', { json: { name: 'other' } });
 bad('changing the algorithm', 'PATCH', broker, 'algorithm', { json: { algorithm: 'ES256' } });
+bad('claim_profile emqx with EdDSA', 'POST', `${ns}/brokers`, 'claim_profile', {
+  json: { name: 'fresh', claim_profile: 'emqx', algorithm: 'EdDSA', expiration: 60 },
+});
+bad('claim_profile tbmq without an expiration', 'POST', `${ns}/brokers`, 'claim_profile', {
+  json: { name: 'fresh', claim_profile: 'tbmq' },
+});
+bad('claim_profile emqx on an EdDSA broker', 'PATCH', broker, 'claim_profile', {
+  json: { claim_profile: 'emqx', expiration: 60 },
+});
+bad('removing the expiration of an emqx broker', 'PATCH', `${ns}/brokers/native`, 'expiration', {
+  json: { expiration: null },
+});
+
+// -- signing keys
+fails(409, 'rotating before the next key has been published long enough', 'POST', `${signingKeys}/rotate`);
+fails(404, 'revoking an unknown kid', 'POST', `${signingKeys}/not-a-kid-of-this-broker/revoke`);
+bad('revoking a kid with a space', 'POST', `${signingKeys}/a%20b/revoke`, 'kid');
+bad('revoking a kid over 128 characters', 'POST', `${signingKeys}/${'k'.repeat(129)}/revoke`, 'kid');
+bad('revoking a kid with a dot', 'POST', `${signingKeys}/a.b/revoke`, 'kid');
+fails(405, 'rotate with GET', 'GET', `${signingKeys}/rotate`);
 
 // -- credentials: the JSON body
 const filters: Array<[string, string]> = [
@@ -724,6 +757,8 @@ async function apiState(server: TestServer) {
         revocations: await get(`${base}/revocations?per_page=100`),
         feed: await get(`${base}/revocations?since=0`),
         keys: await get(`${base}/publickeys`, null),
+        keySet: await get(`${base}/jwks.json`, null),
+        signingKeys: await get(`${base}/signing-keys`),
       };
     }
   }
@@ -741,6 +776,7 @@ describe('bad input on every route', () => {
     server = await startTestServer();
     await createBroker(server, 'home', 'sensors');
     await createBroker(server, 'home', 'limited', { expiration: 3600, algorithm: 'ES256' });
+    await createBroker(server, 'home', 'native', { expiration: 3600, claim_profile: 'emqx' });
     await createBroker(server, 'other', 'sensors');
     const issued = await server.call('POST', credentials, {
       json: { clientid: ['d1', 'd2', 'd3'], detail: true },
@@ -773,6 +809,7 @@ describe('bad input on every route', () => {
           .replace(/^\/client\/v4\/accounts\/[^/]+\/pubsub/, '/v1')
           .replace(/^\/v1\/namespaces\/[^/]+/, '/v1/namespaces/{ns}')
           .replace(/\/brokers\/[^/]+/, '/brokers/{b}')
+          .replace(/\/signing-keys\/(?!rotate$)[^/]+\/revoke$/, '/signing-keys/{kid}/revoke')
           .replace(/\/admin-keys\/.+/, '/admin-keys/{id}');
         return `${row.method} ${path}`;
       }),
@@ -794,6 +831,10 @@ describe('bad input on every route', () => {
       'GET /v1/namespaces/{ns}/brokers/{b}/revocations',
       'DELETE /v1/namespaces/{ns}/brokers/{b}/revocations',
       'GET /v1/namespaces/{ns}/brokers/{b}/publickeys',
+      'GET /v1/namespaces/{ns}/brokers/{b}/jwks.json',
+      'GET /v1/namespaces/{ns}/brokers/{b}/signing-keys',
+      'POST /v1/namespaces/{ns}/brokers/{b}/signing-keys/rotate',
+      'POST /v1/namespaces/{ns}/brokers/{b}/signing-keys/{kid}/revoke',
       'POST /v1/admin-keys',
       'GET /v1/admin-keys',
       'DELETE /v1/admin-keys/{id}',
@@ -937,13 +978,19 @@ const BROKER_FIELDS = [
   'default_topic_acl',
   'issuer',
   'audience',
+  'claim_profile',
 ] as const;
 
 /** Whether POST .../brokers must accept this body (or answer 409 for a name already taken). */
 function brokerBodyIsValid(body: unknown): boolean {
   if (!isObject(body) || !onlyKeys(body, BROKER_FIELDS)) return false;
   const { name, auth_type, algorithm, description, expiration, default_topic_acl, issuer, audience } = body;
+  const { claim_profile } = body;
+  // emqx and tbmq need ES256 (their default) and an expiration (max_lifetime is not generated here).
+  const native = claim_profile === 'emqx' || claim_profile === 'tbmq';
+  if (native && (algorithm === 'EdDSA' || typeof expiration !== 'number')) return false;
   return (
+    (claim_profile === undefined || claim_profile === 'standard' || native) &&
     typeof name === 'string' &&
     RESOURCE_NAME.test(name) &&
     (auth_type === undefined || auth_type === 'TOKEN') &&
@@ -1025,7 +1072,21 @@ const noise: fc.Arbitrary<unknown> = fc.oneof(
   noisyText,
   fc.integer({ min: -3, max: 105 }),
   fc.constantFrom(0, -0, -1, -2, 0.5, 1.5, 1e300, 2 ** 53, MAX_EXPIRATION, MAX_EXPIRATION + 1, null, true),
-  fc.constantFrom('', '#', '+', 'TOKEN', 'PASSWORD', 'EdDSA', 'RS256', '5', 'Home', 'a-', 'x'.repeat(257)),
+  fc.constantFrom(
+    '',
+    '#',
+    '+',
+    'TOKEN',
+    'PASSWORD',
+    'EdDSA',
+    'ES256',
+    'RS256',
+    '5',
+    'Home',
+    'a-',
+    'x'.repeat(257),
+  ),
+  fc.constantFrom('standard', 'emqx', 'tbmq', 'EMQX'),
   fc.array(noisyText, { maxLength: 4 }),
   fc.array(validClientId, { maxLength: 3 }),
   fc.array(validFilter, { minLength: 30, maxLength: 34 }),
@@ -1135,6 +1196,7 @@ describe('random input', () => {
         default_topic_acl: validAcl,
         issuer: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }),
         audience: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }),
+        claim_profile: fc.constant('standard'),
       },
       { requiredKeys: ['name'] },
     );

@@ -1,4 +1,5 @@
-// The migrations on a database written by an earlier version: what revocation_lineage derives from it.
+// The migrations on a database written by an earlier version: what revocation_lineage and
+// key_states_claim_profile derive from it.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, describe, expect, it } from 'vitest';
+import { signingKeyState } from '../../src/core/signing-keys.js';
 import { MIGRATIONS_FOLDER } from '../../src/runtime/node.js';
 
 const dirs: string[] = [];
@@ -80,6 +82,52 @@ describe('migration revocation_lineage', () => {
       expect(events).toEqual([
         { jti: 'a1', revoked: 1, expires_at: 9000000002 },
         { jti: 'a2', revoked: 1, expires_at: 9000000003 },
+      ]);
+    } finally {
+      sqlite.close();
+    }
+  });
+});
+
+describe('migration key_states_claim_profile', () => {
+  it('makes the keys of an earlier version current or retired, never next, and brokers standard', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatepass-db-'));
+    dirs.push(dir);
+    const sqlite = new Database(join(dir, 'old.db'));
+    try {
+      migrate(drizzle(sqlite), { migrationsFolder: migrationsBefore('key_states_claim_profile') });
+      sqlite.exec(`
+        INSERT INTO namespaces VALUES ('n', 'home', '', 0, 0);
+        INSERT INTO brokers (id, namespace_id, name, auth_type, expiration, algorithm, default_topic_acl, issuer,
+          audience, created_at, modified_at) VALUES ('b', 'n', 'sensors', 'TOKEN', 600, 'EdDSA', '"#"', 'gatepass',
+          'sensors.home', 0, 0);
+        INSERT INTO signing_keys (broker_id, kid, algorithm, public_jwk, sealed_private_jwk, created_at, retired_at,
+          remove_after) VALUES
+          ('b', 'old', 'EdDSA', '{}', 'sealed', 1000, 5000, 9000),
+          ('b', 'now', 'EdDSA', '{}', 'sealed', 5000, null, null);
+      `);
+      migrate(drizzle(sqlite), { migrationsFolder: MIGRATIONS_FOLDER });
+
+      type Row = { kid: string; created_at: number; activated_at: number | null; retired_at: number | null };
+      const keys = sqlite
+        .prepare(
+          'SELECT kid, created_at, activated_at, retired_at, revoked_at FROM signing_keys ORDER BY kid',
+        )
+        .all() as Array<Row & { revoked_at: number | null }>;
+      expect(keys).toEqual([
+        { kid: 'now', created_at: 5000, activated_at: 5000, retired_at: null, revoked_at: null },
+        { kid: 'old', created_at: 1000, activated_at: 1000, retired_at: 5000, revoked_at: null },
+      ]);
+      const states = keys.map((key) =>
+        signingKeyState({
+          activatedAt: key.activated_at,
+          retiredAt: key.retired_at,
+          revokedAt: key.revoked_at,
+        }),
+      );
+      expect(states).toEqual(['current', 'retired']);
+      expect(sqlite.prepare('SELECT claim_profile FROM brokers').all()).toEqual([
+        { claim_profile: 'standard' },
       ]);
     } finally {
       sqlite.close();
