@@ -57,6 +57,11 @@ const sharedConfigShape = {
   GATEPASS_RATE_ISSUE_PER_MINUTE: count(0, 1_000_000, 'requests').default(6000),
   /** Revoke and un-revoke requests per admin key a minute; 0: unlimited. */
   GATEPASS_RATE_REVOKE_PER_MINUTE: count(0, 1_000_000, 'requests').default(6000),
+  /**
+   * Refreshes per presented credential and per client id of a broker a minute, a minute's worth as burst;
+   * 0: unlimited. A device refreshes once per credential lifetime, so this only holds back abuse.
+   */
+  GATEPASS_RATE_REFRESH_PER_MINUTE: count(0, 1_000_000, 'refreshes').default(60),
   /** Broker webhook requests per source address a minute, a minute's worth as burst; 0: unlimited. */
   GATEPASS_RATE_HOOKS_PER_MINUTE: count(0, 1_000_000_000, 'requests').default(60_000),
   /** Most jtis one broker's revocation list may hold (409 `revocation_limit` beyond). */

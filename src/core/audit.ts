@@ -2,8 +2,10 @@
 
 /**
  * Every recorded action. Issuing, refreshing and exchanging hand out credentials; revoking and un-revoking
- * change the revocation list; rotation replaces a broker's signing key; namespaces, brokers, identity
- * sources, revocation sinks and admin keys are the configuration that decides who may do the rest.
+ * change the revocation list; rotation replaces a broker's signing key (on schedule or on request), revoking
+ * one takes a compromised key out of its key set at once, and publishing puts out a next key for a broker
+ * that had none (one created before keys were published ahead); namespaces, brokers, identity sources,
+ * revocation sinks and admin keys are the configuration that decides who may do the rest.
  */
 export const AUDIT_ACTIONS = [
   'credentials.issue',
@@ -12,6 +14,8 @@ export const AUDIT_ACTIONS = [
   'revocations.revoke',
   'revocations.unrevoke',
   'signing_key.rotate',
+  'signing_key.revoke',
+  'signing_key.publish',
   'namespace.create',
   'namespace.update',
   'namespace.delete',

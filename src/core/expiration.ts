@@ -1,5 +1,11 @@
 // Which `exp` a credential gets: the broker's default and the request's, the shorter winning.
 
+/**
+ * Verifiers accept a token a little past its `exp` (their clock tolerance, 5 seconds by default): keys are
+ * removed, and revocations pruned, only this long after the last token could still pass.
+ */
+export const EXPIRY_GRACE_SECONDS = 60;
+
 /** Requesting this expiration asks for a token without `exp`; refused when the broker sets one. */
 export const NO_EXPIRATION = -1;
 

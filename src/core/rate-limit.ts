@@ -21,7 +21,8 @@ interface Bucket {
 
 /**
  * A token bucket per key: `perMinute` tokens, refilled continuously at `perMinute` a minute. Memory is
- * bounded: keys are admin key ids (a handful), and `maxKeys` caps the map whatever they are.
+ * bounded: `maxKeys` caps the map whatever the keys are (admin key ids, source addresses, the jtis and
+ * client ids of refreshed credentials).
  */
 export function createRateLimiter({ perMinute, maxKeys = 10_000 }: RateLimitOptions): RateLimiter {
   if (!Number.isFinite(perMinute) || perMinute <= 0)

@@ -17,12 +17,15 @@ export const WEBHOOK_EVENT_TYPES = [
   'credentials.revoked',
   'credentials.unrevoked',
   'signing_key.rotated',
+  'signing_key.revoked',
+  'signing_key.published',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /**
  * The event type a webhook sink delivers each audit action as; null: not delivered (configuration changes).
- * Exhaustive, so a new audit action has to be placed here before the code compiles.
+ * Every change to a broker's key set is delivered: a system that caches the keys, or alerts on a compromised
+ * one, acts on each. Exhaustive, so a new audit action has to be placed here before the code compiles.
  */
 export const WEBHOOK_EVENT_OF: Readonly<Record<AuditAction, WebhookEventType | null>> = {
   'credentials.issue': 'credentials.issued',
@@ -31,6 +34,8 @@ export const WEBHOOK_EVENT_OF: Readonly<Record<AuditAction, WebhookEventType | n
   'revocations.revoke': 'credentials.revoked',
   'revocations.unrevoke': 'credentials.unrevoked',
   'signing_key.rotate': 'signing_key.rotated',
+  'signing_key.revoke': 'signing_key.revoked',
+  'signing_key.publish': 'signing_key.published',
   'namespace.create': null,
   'namespace.update': null,
   'namespace.delete': null,

@@ -8,8 +8,13 @@ export interface SigningKey {
   privateKey: CryptoKey;
 }
 
-export function signCredential(claims: CredentialClaims, key: SigningKey): Promise<string> {
-  return new SignJWT({ ...claims })
+/** `extra`: a claim profile's claims; the standard claims win over any of the same name. */
+export function signCredential(
+  claims: CredentialClaims,
+  key: SigningKey,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  return new SignJWT({ ...extra, ...claims })
     .setProtectedHeader({ alg: key.algorithm, kid: key.kid, typ: TOKEN_TYPE })
     .sign(key.privateKey);
 }

@@ -25,6 +25,7 @@ import { registerNamespaceRoutes } from './routes/namespaces.js';
 import { registerRefreshRoutes } from './routes/refresh.js';
 import { registerRevocationSinkRoutes } from './routes/revocation-sinks.js';
 import { registerRevocationRoutes } from './routes/revocations.js';
+import { registerSigningKeyRoutes } from './routes/signing-keys.js';
 import { registerTokenExchangeRoutes } from './routes/token-exchange.js';
 
 export type LogLine = Record<string, unknown>;
@@ -152,6 +153,7 @@ export function createApi({
   registerBrokerRoutes(adminApi);
   registerCredentialRoutes(adminApi);
   registerRevocationRoutes(adminApi);
+  registerSigningKeyRoutes(adminApi);
   registerAdminKeyRoutes(adminApi);
   registerMaintenanceRoutes(adminApi);
   registerIdentitySourceRoutes(adminApi);
@@ -189,18 +191,39 @@ export function openApiDocument(api = createApi()) {
   });
 }
 
+/** Broker webhooks take what brokers send: RabbitMQ and mosquitto-go-auth post forms (routes/hooks.ts). */
+const isHookPath = (path: string) => /\/brokers\/[^/]+\/hooks\//.test(path);
+
 /** A request that carries a body must say it is JSON: 415 otherwise, before any parsing. */
 const requireJsonBodies: MiddlewareHandler = async (c, next) => {
   const length = c.req.header('content-length');
   const carriesBody =
     (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
-  // Broker webhooks take what brokers send: RabbitMQ and mosquitto-go-auth post forms (routes/hooks.ts).
-  if (
-    carriesBody &&
-    !hasJsonBody(c.req.header('content-type')) &&
-    !/\/brokers\/[^/]+\/hooks\//.test(c.req.path)
-  ) {
+  if (carriesBody && !hasJsonBody(c.req.header('content-type')) && !isHookPath(c.req.path)) {
     return renderFailure(c, 'unsupported_media_type', 'request bodies must be application/json');
+  }
+  await next();
+};
+
+/** Decided from the headers where they settle it; a streamed body is read (and kept for the validator). */
+async function isEmptyBody(c: Context): Promise<boolean> {
+  const length = c.req.header('content-length');
+  if (length !== undefined && c.req.header('transfer-encoding') === undefined) return /^0+$/.test(length);
+  if (c.req.header('transfer-encoding') === undefined && c.req.raw.body === null) return true;
+  return (await c.req.text()) === '';
+}
+
+/**
+ * An empty body is no body: scripts send `Content-Type: application/json` with nothing after it
+ * (`curl -X POST -H 'Content-Type: application/json' '...?jti=...'`). Such a request is handed on without
+ * the content type, so every route reads it as one without a body, exactly as when the header is absent:
+ * the query alone where a body is optional, the body's defaults (or the field it lacks) where it is not.
+ */
+const emptyBodyIsNoBody: MiddlewareHandler = async (c, next) => {
+  if (hasJsonBody(c.req.header('content-type')) && !isHookPath(c.req.path) && (await isEmptyBody(c))) {
+    const headers = new Headers(c.req.raw.headers);
+    for (const name of ['content-type', 'content-length', 'transfer-encoding']) headers.delete(name);
+    c.req.raw = new Request(c.req.url, { method: c.req.method, headers, signal: c.req.raw.signal });
   }
   await next();
 };
@@ -270,6 +293,7 @@ export function createApp({
   app.use('*', requestTimeout(requestTimeoutMs));
   app.use('*', limitBody(maxBodyBytes));
   app.use('*', requireJsonBodies);
+  app.use('*', emptyBodyIsNoBody);
 
   app.get('/healthz', async (c) => {
     try {

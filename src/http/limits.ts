@@ -1,17 +1,23 @@
 // Request limits at the HTTP boundary: per-admin-key rates for issuing and revoking (429), how deep a JSON
 // body may nest (400), and a deadline for every request (503). Body size (413) is hono's bodyLimit, in app.ts.
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { Clock } from '../core/clock.js';
 import { jsonDepthExcess, MAX_JSON_DEPTH } from '../core/json.js';
 import { createRateLimiter } from '../core/rate-limit.js';
 import type { AppEnv } from './context.js';
-import { renderFailure } from './envelope.js';
+import { apiError, failureBody, renderFailure } from './envelope.js';
 
 export interface RateLimits {
   /** Issuing requests (credentials GET and POST, token exchange) per admin key a minute; 0: unlimited. */
   issuePerMinute: number;
   /** Revoke and un-revoke requests per admin key a minute; 0: unlimited. */
   revokePerMinute: number;
+}
+
+/** 429 `rate_limited` with `Retry-After` in whole seconds (at least 1), as every rate limit answers. */
+export function renderRateLimited(c: Context, retryAfterMs: number, message: string) {
+  c.header('Retry-After', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+  return c.json(failureBody([apiError('rate_limited', message)]), 429);
 }
 
 /**
@@ -29,10 +35,9 @@ export function rateLimit(
   return async (c, next) => {
     const decision = limiter.take(c.var.actor.keyId, clock());
     if (!decision.ok) {
-      c.header('Retry-After', String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))));
-      return renderFailure(
+      return renderRateLimited(
         c,
-        'rate_limited',
+        decision.retryAfterMs,
         `this admin key may make at most ${perMinute} ${kind} requests a minute; retry after the Retry-After seconds`,
       );
     }

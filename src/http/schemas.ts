@@ -1,5 +1,6 @@
 // Wire schemas: request validation and the OpenAPI components, in Cloudflare Pub/Sub's field naming.
 import { z } from '@hono/zod-openapi';
+import { CLAIM_PROFILES } from '../core/claim-profiles.js';
 import {
   aclFromFilters,
   clientIdSchema,
@@ -13,6 +14,7 @@ import {
 } from '../core/claims.js';
 import { MAX_EXPIRATION_SECONDS, NO_EXPIRATION } from '../core/expiration.js';
 import { resourceNameSchema } from '../core/names.js';
+import { KEY_PREPUBLICATION_SECONDS, MIN_KEY_ROTATION_PERIOD_SECONDS } from '../core/signing-keys.js';
 import { type IssueRequest, MAX_CREDENTIALS_PER_CALL } from '../service/credentials.js';
 import { MAX_FEED_CHANGES, MAX_REVOCATIONS_PER_CALL } from '../service/revocations.js';
 import { queryTopicFilterSchema } from './query-filters.js';
@@ -81,6 +83,12 @@ export const NamespaceParams = z.object({
 });
 export const BrokerParams = NamespaceParams.extend({
   broker: resourceNameSchema.meta({ param: { name: 'broker', in: 'path' }, example: 'sensors' }),
+});
+export const SigningKeyParams = BrokerParams.extend({
+  kid: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'a kid is 1 to 128 base64url characters')
+    .openapi({ param: { name: 'kid', in: 'path' }, example: 'Ck6ut4W1g3sjzpAo3bVnDSMWXoubcTdxxLyuJTMrLiY' }),
 });
 export const AdminKeyParams = z.object({
   id: z
@@ -152,6 +160,10 @@ export const Broker = z
       .int()
       .nullable()
       .openapi({ description: 'Seconds after which the signing key is replaced; null: never' }),
+    claim_profile: z.enum(CLAIM_PROFILES).openapi({
+      description:
+        'Extra claims for a broker’s own JWT authenticator: `standard` (none), `emqx` (`acl`), `tbmq` (client type and rule claims)',
+    }),
     max_lifetime: z
       .number()
       .int()
@@ -176,7 +188,20 @@ const brokerSettings = {
   default_topic_acl: topicAclSchema.optional(),
   issuer: z.string().min(1).max(256).optional(),
   audience: z.string().min(1).max(256).optional(),
-  key_rotation_period: z.number().int().min(3600).max(MAX_EXPIRATION_SECONDS).nullable().optional(),
+  key_rotation_period: z
+    .number()
+    .int()
+    .min(MIN_KEY_ROTATION_PERIOD_SECONDS)
+    .max(MAX_EXPIRATION_SECONDS)
+    .nullable()
+    .optional()
+    .openapi({
+      description: `Seconds, at least ${MIN_KEY_ROTATION_PERIOD_SECONDS}: each key is published that long before it signs`,
+    }),
+  claim_profile: z.enum(CLAIM_PROFILES).optional().openapi({
+    description:
+      '`standard` (default), `emqx` or `tbmq`; `emqx` and `tbmq` need ES256 (their default) and an expiration or max_lifetime',
+  }),
   max_lifetime: z.number().int().min(1).max(MAX_EXPIRATION_SECONDS).nullable().optional(),
   max_client_id_length: z
     .number()
@@ -208,8 +233,33 @@ export const Credentials = z.record(z.string(), z.string()).openapi('Credentials
   example: { '01JDX4Q3N8T7K9ZC5V2M6B1R0A': 'eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9...' },
 });
 
+export const CredentialDetails = z
+  .array(
+    z.object({
+      client_id: z.string(),
+      token: z.string().openapi({ description: 'The signed JWT (the MQTT password)' }),
+      jti: z.string().openapi({ description: 'The handle to revoke it by' }),
+      exp: z.number().int().nullable().openapi({ description: 'Expiry (epoch seconds); null: no `exp`' }),
+    }),
+  )
+  .openapi('CredentialDetails', {
+    description: 'With `detail=true`: one entry per credential, in request order',
+  });
+
 export const Revocation = z
-  .object({ jti: z.string(), revoked_on: z.string(), expires_on: z.string().nullable() })
+  .object({
+    jti: z.string(),
+    revoked_on: z.string(),
+    expires_on: z.string().nullable(),
+    descendant_of: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          'Revoked because this jti was revoked by name (the credential was refreshed from it); ' +
+          'un-revoking that jti un-revokes this one. null: revoked by name or by a refresh',
+      }),
+  })
   .openapi('Revocation');
 
 export const JsonWebKeySet = z
@@ -227,6 +277,29 @@ export const JsonWebKeySet = z
     ),
   })
   .openapi('JsonWebKeySet');
+
+const time = z.string().openapi({ description: 'ISO 8601' });
+
+export const SigningKey = z
+  .object({
+    kid: z.string().openapi({ description: 'RFC 7638 thumbprint of the public key' }),
+    algorithm: z.enum(SIGNING_ALGORITHMS),
+    state: z.enum(['next', 'current', 'retired', 'revoked']).openapi({
+      description:
+        '`next`: published, signs from the next rotation; `current`: signs; `retired`: published until `remove_after`; `revoked`: out of the key set',
+    }),
+    published_on: time,
+    ready_on: time.nullable().openapi({
+      description: `The next key: when it may sign, ${KEY_PREPUBLICATION_SECONDS} s after publication`,
+    }),
+    activated_on: time.nullable(),
+    retired_on: time.nullable(),
+    remove_after: time.nullable().openapi({
+      description: 'A retired key: published until then, when the last token it signed has expired',
+    }),
+    revoked_on: time.nullable(),
+  })
+  .openapi('SigningKey');
 
 export const AdminKey = z
   .object({
@@ -301,6 +374,19 @@ function toIssueRequest(
 
 const credentialType = z.literal('TOKEN').optional();
 
+const detailDescription =
+  'true: answer with client id, token, jti and exp per credential instead of the client id -> token map';
+
+/** `detail=true|false` in a query string. */
+const detailParameter = z
+  .enum(['true', 'false'])
+  .transform((value) => value === 'true')
+  .optional()
+  .openapi({ description: detailDescription });
+
+/** POST's query string: only `detail` (the request itself is the JSON body). */
+export const DetailQuery = z.strictObject({ detail: detailParameter });
+
 export const CredentialsQuery = z
   .strictObject({
     number: integerParameter(1, MAX_CREDENTIALS_PER_CALL).optional(),
@@ -310,8 +396,9 @@ export const CredentialsQuery = z
     pub: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
     sub: repeatable(queryTopicFilterSchema, MAX_FILTERS_PER_DIRECTION),
     expiration: integerParameter(NO_EXPIRATION, MAX_EXPIRATION_SECONDS).pipe(expirationSeconds).optional(),
+    detail: detailParameter,
   })
-  .transform(({ type: _, ...fields }, ctx) => toIssueRequest(fields, ctx));
+  .transform(({ type: _, detail = false, ...fields }, ctx) => ({ ...toIssueRequest(fields, ctx), detail }));
 
 export const CredentialsBody = z
   .strictObject({
@@ -322,12 +409,14 @@ export const CredentialsBody = z
     pub: z.array(topicFilterSchema).max(MAX_FILTERS_PER_DIRECTION).optional(),
     sub: z.array(topicFilterSchema).max(MAX_FILTERS_PER_DIRECTION).optional(),
     expiration: expirationSeconds.optional(),
+    detail: z.boolean().optional().openapi({ description: detailDescription }),
   })
   .superRefine((body, ctx) => wellFormedStrings(body, ctx))
   .openapi('CredentialsRequest')
-  .transform(({ type: _, clientid = [], pub = [], sub = [], ...fields }, ctx) =>
-    toIssueRequest({ ...fields, clientid, pub, sub }, ctx),
-  );
+  .transform(({ type: _, clientid = [], pub = [], sub = [], detail = false, ...fields }, ctx) => ({
+    ...toIssueRequest({ ...fields, clientid, pub, sub }, ctx),
+    detail,
+  }));
 
 // ---- revocation requests
 

@@ -1,8 +1,10 @@
 // Domain records -> wire JSON (snake_case and ISO timestamps, as Cloudflare's API).
 import type { AdminKeyView } from '../service/admin-keys.js';
 import type { BrokerView } from '../service/brokers.js';
+import type { IssuedCredential } from '../service/credentials.js';
 import type { PageResult } from '../service/paging.js';
 import type { RevocationFeedPage } from '../service/revocations.js';
+import type { SigningKeyView } from '../service/signing-keys.js';
 import type { NamespaceRecord, RevocationRecord } from '../store/port.js';
 import { type ResultInfo, success } from './envelope.js';
 import { timestamp } from './schemas.js';
@@ -32,9 +34,37 @@ export function brokerJson(broker: BrokerView) {
     key_rotation_period: broker.keyRotationPeriod,
     max_lifetime: broker.maxLifetime,
     max_client_id_length: broker.maxClientIdLength,
+    claim_profile: broker.claimProfile,
     created_on: timestamp(broker.createdAt),
     modified_on: timestamp(broker.modifiedAt),
   };
+}
+
+const optionalTimestamp = (ms: number | null) => (ms === null ? null : timestamp(ms));
+
+export function signingKeyJson(key: SigningKeyView) {
+  return {
+    kid: key.kid,
+    algorithm: key.algorithm,
+    state: key.state,
+    published_on: timestamp(key.createdAt),
+    ready_on: optionalTimestamp(key.readyAt),
+    activated_on: optionalTimestamp(key.activatedAt),
+    retired_on: optionalTimestamp(key.retiredAt),
+    remove_after: optionalTimestamp(key.removeAfter),
+    revoked_on: optionalTimestamp(key.revokedAt),
+  };
+}
+
+/** Cloudflare's client id -> token map, or with `detail` each credential with its jti and exp. */
+export function issuedCredentialsJson(issued: IssuedCredential[], detail: boolean) {
+  if (!detail) return Object.fromEntries(issued.map(({ clientId, token }) => [clientId, token]));
+  return issued.map(({ clientId, token, jti, expiresAt }) => ({
+    client_id: clientId,
+    token,
+    jti,
+    exp: expiresAt,
+  }));
 }
 
 export function revocationJson(revocation: RevocationRecord) {
@@ -42,6 +72,7 @@ export function revocationJson(revocation: RevocationRecord) {
     jti: revocation.jti,
     revoked_on: timestamp(revocation.revokedAt),
     expires_on: revocation.expiresAt === null ? null : timestamp(revocation.expiresAt * 1000),
+    descendant_of: revocation.descendantOf,
   };
 }
 

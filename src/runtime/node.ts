@@ -114,6 +114,7 @@ export async function openNodeServices({
     keyOverlapSeconds: config.GATEPASS_KEY_OVERLAP,
     maxRevocationsPerBroker: config.GATEPASS_MAX_REVOCATIONS_PER_BROKER,
     auditRetentionDays: config.GATEPASS_AUDIT_RETENTION_DAYS,
+    refreshPerMinute: config.GATEPASS_RATE_REFRESH_PER_MINUTE,
   });
   return { sqlite, services };
 }

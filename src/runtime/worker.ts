@@ -24,6 +24,7 @@ export interface WorkerEnv {
   GATEPASS_RATE_ISSUE_PER_MINUTE?: string;
   GATEPASS_RATE_REVOKE_PER_MINUTE?: string;
   GATEPASS_MAX_REVOCATIONS_PER_BROKER?: string;
+  GATEPASS_RATE_REFRESH_PER_MINUTE?: string;
   GATEPASS_REQUEST_TIMEOUT_MS?: string;
   GATEPASS_RATE_HOOKS_PER_MINUTE?: string;
   GATEPASS_AUDIT_RETENTION_DAYS?: string;
@@ -76,6 +77,7 @@ async function build(env: WorkerEnv): Promise<Isolate> {
     keyOverlapSeconds: config.GATEPASS_KEY_OVERLAP,
     maxRevocationsPerBroker: config.GATEPASS_MAX_REVOCATIONS_PER_BROKER,
     auditRetentionDays: config.GATEPASS_AUDIT_RETENTION_DAYS,
+    refreshPerMinute: config.GATEPASS_RATE_REFRESH_PER_MINUTE,
     log,
   });
   await services.adminKeys.bootstrap(config.GATEPASS_ADMIN_TOKEN);

@@ -1,4 +1,11 @@
 // Brokers: the audience of credentials, each with its own signing keys, expiration and default ACL.
+
+import {
+  type ClaimProfile,
+  claimProfileProblem,
+  DEFAULT_CLAIM_PROFILE,
+  defaultAlgorithm,
+} from '../core/claim-profiles.js';
 import {
   ALL_TOPICS,
   DEFAULT_MAX_CLIENT_ID_LENGTH,
@@ -23,6 +30,7 @@ export interface BrokerSettings {
   defaultTopicAcl?: TopicAcl;
   issuer?: string;
   audience?: string;
+  claimProfile?: ClaimProfile;
 }
 
 export interface BrokerInput extends BrokerSettings {
@@ -38,6 +46,22 @@ export function defaultAudience(namespace: string, broker: string): string {
   return `${broker}.${namespace}`;
 }
 
+/**
+ * Refuses settings the broker's claim profile cannot work with, naming the field the request set that is
+ * at fault: the profile itself, else the lifetime that was removed.
+ */
+function checkClaimProfile(broker: BrokerRecord, request: BrokerSettings): void {
+  const problem = claimProfileProblem(broker);
+  if (problem === null) return;
+  const field =
+    request.claimProfile !== undefined
+      ? 'claim_profile'
+      : request.expiration !== undefined
+        ? 'expiration'
+        : 'max_lifetime';
+  throw new ServiceError('invalid_input', problem, field);
+}
+
 /** A broker's settings as the audit trail records them, in the API's field names. */
 function auditedSettings({
   description,
@@ -48,6 +72,8 @@ function auditedSettings({
   audience,
   keyRotationPeriod,
   maxLifetime,
+  maxClientIdLength,
+  claimProfile,
 }: BrokerRecord): Record<string, unknown> {
   return withWireNames({
     description,
@@ -58,6 +84,8 @@ function auditedSettings({
     audience,
     keyRotationPeriod,
     maxLifetime,
+    maxClientIdLength,
+    claimProfile,
   });
 }
 
@@ -81,7 +109,8 @@ export function createBrokerService(deps: ServiceDeps) {
     async create(actor: Actor, namespaceName: string, input: BrokerInput): Promise<BrokerView> {
       const namespace = await accessNamespace(store, actor, namespaceName, 'write');
       const now = clock();
-      const algorithm = input.algorithm ?? 'EdDSA';
+      const claimProfile = input.claimProfile ?? DEFAULT_CLAIM_PROFILE;
+      const algorithm = input.algorithm ?? defaultAlgorithm(claimProfile);
       const id = newId();
       const broker: BrokerRecord = {
         id,
@@ -97,23 +126,24 @@ export function createBrokerService(deps: ServiceDeps) {
         keyRotationPeriod: input.keyRotationPeriod ?? null,
         maxLifetime: input.maxLifetime ?? null,
         maxClientIdLength: input.maxClientIdLength ?? DEFAULT_MAX_CLIENT_ID_LENGTH,
+        claimProfile,
         createdAt: now,
         modifiedAt: now,
       };
-      const key = await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now);
+      checkClaimProfile(broker, input);
+      // The first key signs at once (no verifier can hold a key set of a broker that did not exist); the
+      // second is published ahead as the next key.
+      const current = await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now, now);
+      const next = await newSigningKeyRecord(keyEncryptionKey, id, algorithm, now);
       const inserted = await store.insertBroker(
         broker,
-        key,
+        [current, next],
         brokerEvent(
           'broker.create',
           actor.keyId,
           now,
           { namespace, broker },
-          {
-            id,
-            ...auditedSettings(broker),
-            kid: key.kid,
-          },
+          { id, ...auditedSettings(broker), kid: current.kid, next_kid: next.kid },
         ),
       );
       if (!inserted) {
@@ -143,6 +173,11 @@ export function createBrokerService(deps: ServiceDeps) {
       changes: BrokerSettings,
     ): Promise<BrokerView> {
       const { namespace, broker } = await access(actor, namespaceName, brokerName, 'write');
+      // A setting given as undefined is left as it is, by the store too.
+      const updatedSettings = Object.fromEntries(
+        Object.entries(changes).filter(([, value]) => value !== undefined),
+      ) as BrokerSettings;
+      checkClaimProfile({ ...broker, ...updatedSettings }, changes);
       const now = clock();
       const audit = brokerEvent(
         'broker.update',
@@ -150,14 +185,7 @@ export function createBrokerService(deps: ServiceDeps) {
         now,
         { namespace, broker },
         {
-          // A setting given as undefined is left as it is, by the store too.
-          changes: changedFields(
-            auditedSettings(broker),
-            auditedSettings({
-              ...broker,
-              ...Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined)),
-            }),
-          ),
+          changes: changedFields(auditedSettings(broker), auditedSettings({ ...broker, ...updatedSettings })),
         },
       );
       const updated = await store.updateBroker(broker.id, { ...changes, modifiedAt: now }, audit);

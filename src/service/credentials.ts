@@ -17,6 +17,7 @@ import { brokerEvent } from './audit.js';
 import type { BrokerService } from './brokers.js';
 import type { ServiceDeps } from './deps.js';
 import type { Keyring } from './keyring.js';
+import { profileClaims } from './profile-claims.js';
 
 export const MAX_CREDENTIALS_PER_CALL = 100;
 
@@ -30,8 +31,14 @@ export interface IssueRequest {
   expiration?: number;
 }
 
-/** clientId -> JWT, in request order. */
-export type IssuedCredentials = Record<string, string>;
+/** One issued credential: what a client needs, and the jti to revoke it by. */
+export interface IssuedCredential {
+  clientId: string;
+  token: string;
+  jti: string;
+  /** Epoch seconds; null: no `exp`. */
+  expiresAt: number | null;
+}
 
 /** One credential to sign: the client ID its `sub` binds, its topic ACL and its `exp`. */
 export interface Grant {
@@ -50,6 +57,8 @@ export interface SignAndRecordRequest {
   issuedAt: number;
   /** The admin key id, or another provenance (`refresh:<jti>`). */
   issuedBy: string;
+  /** A refresh: the jti of the credential the new one replaces (revoking it revokes the new one too). */
+  parentJti?: string;
   /** Writes the records in place of `store.insertIssuedCredentials`, e.g. together with a revocation. */
   record?: (records: IssuedCredentialRecord[]) => Promise<void>;
   /** The audit event for these records, written in the same transaction (without `record`). */
@@ -71,7 +80,7 @@ export function createCredentialSigner(
   { store, newId, brokerChanges }: ServiceDeps,
   keyring: Keyring,
 ): SignAndRecord {
-  return async ({ broker, grants, issuedAt, issuedBy, record, audit }) => {
+  return async ({ broker, grants, issuedAt, issuedBy, parentJti = null, record, audit }) => {
     const key = await keyring.currentSigningKey(broker);
     const claims = grants.map(
       ({ clientId, topicAcl, expiresAt, originalIssuedAt }): CredentialClaims => ({
@@ -85,13 +94,26 @@ export function createCredentialSigner(
         topicAcl,
       }),
     );
-    const tokens = await Promise.all(claims.map((claim) => signCredential(claim, key)));
+    // Grants of one request share their ACL: its profile claims are built once.
+    const extras = new Map<TopicAcl, Record<string, unknown>>();
+    const extraFor = (topicAcl: TopicAcl) => {
+      let extra = extras.get(topicAcl);
+      if (extra === undefined) {
+        extra = profileClaims(broker.claimProfile, topicAcl);
+        extras.set(topicAcl, extra);
+      }
+      return extra;
+    };
+    const tokens = await Promise.all(
+      claims.map((claim) => signCredential(claim, key, extraFor(claim.topicAcl))),
+    );
     const longest = Math.max(...tokens.map((token) => token.length));
     if (longest > MAX_CREDENTIAL_BYTES) {
       // Nothing is recorded: a credential no broker would accept is not issued.
       throw new ServiceError(
         'invalid_input',
-        `the credential would be ${longest} bytes; brokers accept at most ${MAX_CREDENTIAL_BYTES}: shorten the topic ACL`,
+        `the credential would be ${longest} bytes; brokers accept at most ${MAX_CREDENTIAL_BYTES}: shorten the topic ACL` +
+          (broker.claimProfile === 'standard' ? '' : ` (its ${broker.claimProfile} claims repeat it)`),
         'topicAcl',
       );
     }
@@ -104,6 +126,7 @@ export function createCredentialSigner(
         issuedAt,
         expiresAt: claim.exp ?? null,
         issuedBy,
+        parentJti,
       }),
     );
     await (record ?? ((rows) => store.insertIssuedCredentials(rows, audit?.(rows))))(records);
@@ -129,7 +152,7 @@ export function createCredentialService(deps: ServiceDeps, brokers: BrokerServic
       namespaceName: string,
       brokerName: string,
       request: IssueRequest,
-    ): Promise<IssuedCredentials> {
+    ): Promise<IssuedCredential[]> {
       const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
       const lifetime = freshCredentialLifetime(broker, request.expiration);
       if (!lifetime.ok) throw new ServiceError('invalid_input', lifetime.message, 'expiration');
@@ -156,7 +179,12 @@ export function createCredentialService(deps: ServiceDeps, brokers: BrokerServic
         audit: (records) =>
           brokerEvent('credentials.issue', actor.keyId, now, { namespace, broker }, issuedDetails(records)),
       });
-      return Object.fromEntries(signed.map(({ claims, token }) => [claims.sub, token]));
+      return signed.map(({ claims, token }) => ({
+        clientId: claims.sub,
+        token,
+        jti: claims.jti,
+        expiresAt: claims.exp ?? null,
+      }));
     },
   };
 }

@@ -56,4 +56,6 @@ export interface ServiceDeps {
   brokerChanges?: BrokerChangeListener;
   /** Days the scheduled job keeps audit events (GATEPASS_AUDIT_RETENTION_DAYS); 0 or omitted: forever. */
   auditRetentionDays?: number;
+  /** Refreshes a minute per presented credential and per client id of a broker; 0 or omitted: unlimited. */
+  refreshPerMinute?: number;
 }

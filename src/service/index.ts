@@ -12,6 +12,7 @@ import { createNamespaceService } from './namespaces.js';
 import { createRefreshService } from './refresh.js';
 import { createRevocationSinkService } from './revocation-sinks.js';
 import { createRevocationService } from './revocations.js';
+import { createSigningKeyService } from './signing-keys.js';
 import { createSinkDelivery } from './sink-delivery.js';
 import { createTokenExchangeService } from './token-exchange.js';
 
@@ -26,13 +27,15 @@ export function createServices(serviceDeps: ServiceDeps) {
   };
   const brokers = createBrokerService(deps);
   const keyring = createKeyring(deps);
+  const signingKeys = createSigningKeyService(deps, brokers);
   return {
     ping: () => deps.store.ping(),
     namespaces: createNamespaceService(deps),
     brokers,
     credentials: createCredentialService(deps, brokers, keyring),
     refresh: createRefreshService(deps, createCredentialSigner(deps, keyring)),
-    maintenance: createMaintenanceService(deps, sinkDelivery),
+    signingKeys,
+    maintenance: createMaintenanceService(deps, signingKeys, sinkDelivery),
     revocations: createRevocationService(deps, brokers),
     adminKeys: createAdminKeyService(deps),
     identitySources: createIdentitySourceService(deps, brokers),

@@ -1,5 +1,6 @@
 // A broker's current signing key, unsealed and imported once, then kept in memory (bounded).
 import type { SigningAlgorithm } from '../core/claims.js';
+import { signingKeyState } from '../core/signing-keys.js';
 import type { KeyEncryptionKey } from '../crypto/key-encryption.js';
 import { generateSigningKey, importPrivateKey } from '../crypto/keys.js';
 import type { SigningKey } from '../crypto/sign.js';
@@ -13,12 +14,16 @@ export function sealingContext(brokerId: string, kid: string): string {
   return `gatepass:signing-key:${brokerId}:${kid}`;
 }
 
-/** A new signing key for a broker, its private half sealed, ready to store (at creation or rotation). */
+/**
+ * A new signing key for a broker, its private half sealed, ready to store: published at `createdAt`, and
+ * signing from `activatedAt` (a broker's first key) or, with null, the next key, signing nothing yet.
+ */
 export async function newSigningKeyRecord(
   keyEncryptionKey: KeyEncryptionKey,
   brokerId: string,
   algorithm: SigningAlgorithm,
   createdAt: number,
+  activatedAt: number | null = null,
 ): Promise<SigningKeyRecord> {
   const key = await generateSigningKey(algorithm);
   return {
@@ -31,8 +36,10 @@ export async function newSigningKeyRecord(
       sealingContext(brokerId, key.kid),
     ),
     createdAt,
+    activatedAt,
     retiredAt: null,
     removeAfter: null,
+    revokedAt: null,
   };
 }
 
@@ -61,7 +68,7 @@ export function createKeyring({ store, keyEncryptionKey }: ServiceDeps) {
   return {
     async currentSigningKey(broker: BrokerRecord): Promise<SigningKey> {
       const keys = await store.listSigningKeys(broker.id);
-      const current = keys.find((key) => key.retiredAt === null);
+      const current = keys.find((key) => signingKeyState(key) === 'current');
       if (!current) throw new Error(`broker ${broker.id} has no active signing key`);
       return unseal(current);
     },

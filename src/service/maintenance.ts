@@ -1,23 +1,13 @@
-// The scheduled job: signing-key rotation, removal of retired keys, delivery to revocation sinks, pruning
-// after tokens expire, and the audit trail's retention.
+// The scheduled job: signing-key rotation (and next keys published ahead), removal of retired keys, delivery
+// to revocation sinks, pruning after tokens expire, and the audit trail's retention.
 import { SCHEDULER_ACTOR } from '../core/audit.js';
 import { toEpochSeconds } from '../core/clock.js';
-import { retiredKeyRemoveAfter, shorterLimit } from '../core/expiration.js';
-import type { RotationCandidate } from '../store/port.js';
+import { EXPIRY_GRACE_SECONDS } from '../core/expiration.js';
+import { KEY_PREPUBLICATION_SECONDS } from '../core/signing-keys.js';
 import { type Actor, requireGlobal } from './access.js';
-import { brokerEvent } from './audit.js';
 import type { ServiceDeps } from './deps.js';
-import { newSigningKeyRecord } from './keyring.js';
+import type { SigningKeyService } from './signing-keys.js';
 import type { SinkDelivery } from './sink-delivery.js';
-
-/** How long a retired key stays published for tokens without `exp`, unless configured otherwise. */
-export const DEFAULT_KEY_OVERLAP_SECONDS = 7 * 24 * 3600;
-
-/**
- * Verifiers accept a token a little past its `exp` (their clock tolerance, 5 seconds by default): keys are
- * removed, and revocations pruned, only this long after the last token could still pass.
- */
-export const EXPIRY_GRACE_SECONDS = 60;
 
 const ROTATION_PAGE = 100;
 
@@ -40,69 +30,67 @@ export interface MaintenanceCounts {
   sinksFailed: number;
 }
 
-export function createMaintenanceService(deps: ServiceDeps, sinks: SinkDelivery) {
-  const {
-    store,
-    keyEncryptionKey,
-    clock,
-    log,
-    brokerChanges,
-    keyOverlapSeconds = DEFAULT_KEY_OVERLAP_SECONDS,
-    auditRetentionDays = 0,
-  } = deps;
+export function createMaintenanceService(
+  deps: ServiceDeps,
+  signingKeys: SigningKeyService,
+  sinks: SinkDelivery,
+) {
+  const { store, clock, log, brokerChanges, auditRetentionDays = 0 } = deps;
 
-  async function rotate(
-    { broker, currentKey, namespaceName }: RotationCandidate,
-    now: number,
-    actor: string,
-  ): Promise<boolean> {
-    const usage = await store.findKeyUsage(broker.id, currentKey.kid);
-    const removeAfter = retiredKeyRemoveAfter({
-      retiredAt: now,
-      latestExpiry: usage.latestExpiry,
-      signedWithoutExpiry: usage.withoutExpiry > 0,
-      brokerLifetime: shorterLimit(broker.expiration, broker.maxLifetime),
-      overlapSeconds: keyOverlapSeconds,
-      graceSeconds: EXPIRY_GRACE_SECONDS,
-    });
-    const next = await newSigningKeyRecord(keyEncryptionKey, broker.id, currentKey.algorithm, now);
-    return store.rotateSigningKey(
-      { brokerId: broker.id, kid: currentKey.kid, retiredAt: now, removeAfter },
-      next,
-      brokerEvent(
-        'signing_key.rotate',
-        actor,
-        now,
-        { namespace: { id: broker.namespaceId, name: namespaceName }, broker },
-        { retired_kid: currentKey.kid, kid: next.kid, remove_after: removeAfter },
-      ),
+  /** One broker's failure must not hold back the others; the next run tries it again. */
+  async function eachBroker<T extends { broker: { id: string } }>(
+    what: string,
+    page: (afterId: string) => Promise<T[]>,
+    step: (candidate: T) => Promise<boolean>,
+  ): Promise<number> {
+    let done = 0;
+    let afterId = '';
+    for (;;) {
+      const candidates = await page(afterId);
+      for (const candidate of candidates) {
+        try {
+          if (await step(candidate)) done++;
+        } catch (error) {
+          log?.({ level: 'error', msg: `${what} failed`, broker: candidate.broker.id, error: String(error) });
+        }
+      }
+      if (candidates.length < ROTATION_PAGE) return done;
+      afterId = candidates.at(-1)!.broker.id;
+    }
+  }
+
+  /**
+   * Rotates the brokers whose current key is `key_rotation_period` old, promoting only a next key published
+   * long enough ago that every verifier's cached key set holds it; a broker whose next key is younger
+   * (just published, or replaced after a revocation) rotates at a later run.
+   */
+  function rotateDueKeys(now: number, actor: string): Promise<number> {
+    const publishedBy = now - KEY_PREPUBLICATION_SECONDS * 1000;
+    return eachBroker(
+      'key rotation',
+      (afterId) => store.listBrokersDueForRotation(now, publishedBy, afterId, ROTATION_PAGE),
+      ({ broker, currentKey, nextKey, namespaceName }) =>
+        signingKeys.promote(
+          { namespace: { id: broker.namespaceId, name: namespaceName }, broker },
+          currentKey,
+          nextKey,
+          { now, actor, revoke: false },
+        ),
     );
   }
 
-  async function rotateDueKeys(now: number, actor: string): Promise<number> {
-    let rotated = 0;
-    let afterId = '';
-    for (;;) {
-      const due = await store.listBrokersDueForRotation(now, afterId, ROTATION_PAGE);
-      for (const candidate of due) {
-        try {
-          if (await rotate(candidate, now, actor)) {
-            rotated++;
-            brokerChanges?.brokerChanged(candidate.broker.id);
-          }
-        } catch (error) {
-          // One broker's failure must not hold back the others; the next run tries it again.
-          log?.({
-            level: 'error',
-            msg: 'key rotation failed',
-            broker: candidate.broker.id,
-            error: String(error),
-          });
-        }
-      }
-      if (due.length < ROTATION_PAGE) return rotated;
-      afterId = due.at(-1)!.broker.id;
-    }
+  /** Brokers created before keys were published ahead get their next key, to be promoted a run later. */
+  function publishMissingNextKeys(now: number, actor: string): Promise<number> {
+    return eachBroker(
+      'publishing a next key',
+      (afterId) => store.listBrokersWithoutNextKey(afterId, ROTATION_PAGE),
+      async ({ broker, namespaceName }) =>
+        (await signingKeys.publishNext(
+          { namespace: { id: broker.namespaceId, name: namespaceName }, broker },
+          now,
+          actor,
+        )) !== undefined,
+    );
   }
 
   /** Deletes audit events older than the retention, chunk by chunk, until none is left. */
@@ -131,6 +119,7 @@ export function createMaintenanceService(deps: ServiceDeps, sinks: SinkDelivery)
   }): Promise<MaintenanceCounts> {
     const started = performance.now();
     const keysRotated = await rotateDueKeys(now, actor);
+    await publishMissingNextKeys(now, actor);
     const removedFrom = await store.deleteRemovableSigningKeys(now);
     for (const brokerId of new Set(removedFrom)) brokerChanges?.brokerChanged(brokerId);
     const keysRemoved = removedFrom.length;

@@ -11,6 +11,7 @@ import {
 import { toEpochSeconds } from '../core/clock.js';
 import { notFound } from '../core/errors.js';
 import { refreshedExpiry } from '../core/expiration.js';
+import { createRateLimiter } from '../core/rate-limit.js';
 import { toPublicJwk } from '../crypto/keys.js';
 import type { BrokerRecord } from '../store/port.js';
 import { brokerEvent } from './audit.js';
@@ -54,7 +55,18 @@ export interface Refreshed {
   revokedJti: string | null;
 }
 
-export type RefreshResult = Refreshed | { ok: false; reason: RefreshRefusal };
+/**
+ * A valid credential refreshed too often: per presented credential (a stolen copy cannot mint a stream of
+ * fresh ones), or per client id (a client refreshing each new credential in turn).
+ */
+export interface RefreshRateLimited {
+  ok: false;
+  reason: 'rate_limited';
+  retryAfterMs: number;
+  perMinute: number;
+}
+
+export type RefreshResult = Refreshed | { ok: false; reason: RefreshRefusal } | RefreshRateLimited;
 
 /** The claims a refresh reads from a verified token; anything else is dropped. */
 const presentedClaimsSchema = z
@@ -158,9 +170,32 @@ async function verifyPresented(
  * from the verified old one (client ID and ACL copied), and how long it lives only from the broker's rules.
  */
 export function createRefreshService(
-  { store, clock, brokerChanges }: ServiceDeps,
+  { store, clock, brokerChanges, refreshPerMinute = 0 }: ServiceDeps,
   signAndRecord: SignAndRecord,
 ) {
+  const limiter = refreshPerMinute > 0 ? createRateLimiter({ perMinute: refreshPerMinute }) : undefined;
+
+  /**
+   * Takes a refresh from the presented credential's bucket and its client id's, per broker. Counted only for
+   * credentials that passed every check: a refused token mints nothing, and a 429 says nothing about a
+   * token its holder does not already know to be valid.
+   */
+  function throttle(brokerId: string, claims: PresentedClaims, now: number): RefreshRateLimited | undefined {
+    if (limiter === undefined) return undefined;
+    for (const key of [`jti ${brokerId} ${claims.jti}`, `client ${brokerId} ${claims.sub}`]) {
+      const decision = limiter.take(key, now);
+      if (!decision.ok) {
+        return {
+          ok: false,
+          reason: 'rate_limited',
+          retryAfterMs: decision.retryAfterMs,
+          perMinute: refreshPerMinute,
+        };
+      }
+    }
+    return undefined;
+  }
+
   return {
     async refresh(
       namespaceName: string,
@@ -186,6 +221,8 @@ export function createRefreshService(
       const issuedAt = toEpochSeconds(now);
       const expiry = refreshedExpiry(presented, broker, issuedAt);
       if (!expiry.ok) return refuse(expiry.reason);
+      const throttled = throttle(broker.id, presented, now);
+      if (throttled) return throttled;
 
       const topicAcl: TopicAcl = presented.topicAcl;
       let recorded = false;
@@ -202,6 +239,7 @@ export function createRefreshService(
         issuedAt,
         // Provenance instead of an admin key: the credential this one replaces.
         issuedBy: `refresh:${presented.jti}`,
+        parentJti: presented.jti,
         async record([record]) {
           const audit = brokerEvent(
             'credentials.refresh',
@@ -232,7 +270,8 @@ export function createRefreshService(
           );
         },
       });
-      // A concurrent refresh with revoke_old revoked the presented token first: this one loses.
+      // The presented token was revoked after it was checked (a concurrent refresh with revoke_old, or an
+      // admin revoking it or an ancestor): this one loses.
       if (!recorded || !signed) return refuse('revoked');
       if (request.revokeOld) brokerChanges?.revocationsChanged(broker.id);
       return {

@@ -1,4 +1,5 @@
-// The revocation list: idempotent revoke and un-revoke by jti, listing with the token expiries kept.
+// The revocation list: idempotent revoke and un-revoke by jti (known jtis only, descendants with them), and
+// listing with the token expiries kept.
 import { ServiceError } from '../core/errors.js';
 import type { RevocationEvent, RevocationRecord } from '../store/port.js';
 import type { Actor } from './access.js';
@@ -25,8 +26,11 @@ export function createRevocationService(
   brokers: BrokerService,
 ) {
   /**
-   * Refuses a revoke that would take the list past the cap. Checked before the write, so concurrent revokes
-   * of one broker can each pass it once: the list may end up over the cap by at most their batches.
+   * Refuses a revoke whose named jtis would take the list past the cap. Checked before the write, so
+   * concurrent revokes of one broker can each pass it once: the list may end up over the cap by at most their
+   * batches. The credentials refreshed from the named ones are not counted: a revocation the cap lets through
+   * is never partial, since a refreshed copy of a revoked credential must not stay valid, and descendants
+   * only exist through refreshes, which are rate-limited.
    */
   async function checkCapacity(brokerId: string, jtis: string[]): Promise<void> {
     const held = await store.countRevocations(brokerId);
@@ -43,18 +47,38 @@ export function createRevocationService(
     );
   }
 
+  /**
+   * Refuses the whole call, by name, when a jti is neither recorded as issued by this broker nor revoked:
+   * a typo must not look like success. Expired credentials lose their record to the scheduled job, so they
+   * are refused too (they need no revocation; revoking their chain's first credential still reaches what
+   * was refreshed from them, see docs/storage-schema.md).
+   */
+  async function requireKnown(brokerId: string, jtis: string[]): Promise<void> {
+    const unknown = await store.findUnknownJtis(brokerId, jtis);
+    if (unknown.length === 0) return;
+    const what =
+      unknown.length === 1
+        ? 'this jti was not issued by this broker, or its credential expired and was pruned'
+        : 'these jtis were not issued by this broker, or their credentials expired and were pruned';
+    throw new ServiceError('not_found', `${what}: ${unknown.join(', ')}; nothing was changed`, 'jti');
+  }
+
   return {
-    /** Unknown jtis are accepted: a token may be revoked before anyone has seen it. */
+    /**
+     * Revokes by name, and with them every credential refreshed from them (in the store's transaction). All
+     * or nothing: one unknown jti refuses the call. Returns the named jtis.
+     */
     async revoke(actor: Actor, namespaceName: string, brokerName: string, jtis: string[]): Promise<string[]> {
       const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
       const unique = [...new Set(jtis)];
+      await requireKnown(broker.id, unique);
       await checkCapacity(broker.id, unique);
       const expiries = await store.findCredentialExpiries(broker.id, unique);
       const revokedAt = clock();
       await store.insertRevocations(
         broker.id,
         unique.map(
-          (jti): RevocationRecord => ({
+          (jti): Omit<RevocationRecord, 'descendantOf'> => ({
             jti,
             revokedAt,
             expiresAt: expiries.get(jti) ?? null,
@@ -67,6 +91,11 @@ export function createRevocationService(
       return unique;
     },
 
+    /**
+     * Un-revokes by name, and with them what was revoked because they were (their descendants revoked with
+     * them); descendants revoked by name or by a refresh stay revoked. Un-revoking a known jti that is not
+     * revoked succeeds; an unknown one refuses the call, as for revoke.
+     */
     async unrevoke(
       actor: Actor,
       namespaceName: string,
@@ -75,6 +104,7 @@ export function createRevocationService(
     ): Promise<string[]> {
       const { namespace, broker } = await brokers.access(actor, namespaceName, brokerName, 'write');
       const unique = [...new Set(jtis)];
+      await requireKnown(broker.id, unique);
       const at = clock();
       await store.deleteRevocations(
         broker.id,

@@ -1,6 +1,6 @@
 // The audit part of the drizzle Store: events written inside another write's atomic batch (always or only
 // when that write happens), listed newest first, and pruned past their retention.
-import { and, count, desc, eq, gte, inArray, lt, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
 import type { AuditEvent, AuditEventRecord } from '../core/audit.js';
 import type { GatepassDatabase } from './drizzle.js';
 import { insertRowWhere } from './drizzle-sql.js';
@@ -26,6 +26,20 @@ export function auditInsertWhere(
   details: SQL | string = JSON.stringify(event.details),
 ) {
   return insertRowWhere(db, auditEvents, { ...event, details }, condition);
+}
+
+/**
+ * The insert with one more member of `details`, computed by `value` (SQL returning JSON) when the statement
+ * runs: for what a write finds only inside its own transaction, such as the descendants a revocation reached.
+ */
+export function auditInsertWithDetail(
+  db: GatepassDatabase,
+  event: AuditEventRecord,
+  key: string,
+  value: SQL,
+) {
+  const details = sql`json_set(${JSON.stringify(event.details)}, ${`$.${key}`}, json(${value}))`;
+  return auditInsertWhere(db, event, sql`1`, details);
 }
 
 export function createAuditStore(db: GatepassDatabase): AuditStore {

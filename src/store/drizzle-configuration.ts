@@ -122,10 +122,12 @@ export function createConfigurationStore(
       return left === undefined;
     },
 
-    insertBroker(broker, key, audit) {
+    insertBroker(broker, keys, audit) {
       return insertUnlessTaken([
         db.insert(brokers).values({ ...broker, defaultTopicAcl: JSON.stringify(broker.defaultTopicAcl) }),
-        db.insert(signingKeys).values({ ...key, publicJwk: JSON.stringify(key.publicJwk) }),
+        db
+          .insert(signingKeys)
+          .values(keys.map((key) => ({ ...key, publicJwk: JSON.stringify(key.publicJwk) }))),
         auditInsert(db, audit),
       ]);
     },

@@ -5,30 +5,30 @@ import {
   and,
   asc,
   count,
-  desc,
   eq,
   exists,
   getTableColumns,
   gt,
+  gte,
   inArray,
-  isNotNull,
   isNull,
   lt,
-  lte,
   max,
   notExists,
+  or,
   type SQL,
   sql,
   type Table,
 } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
-import type { BaseSQLiteDatabase, SQLiteTable } from 'drizzle-orm/sqlite-core';
-import { auditInsert, createAuditStore } from './drizzle-audit.js';
-import { createConfigurationStore, toBroker } from './drizzle-configuration.js';
+import { alias, type BaseSQLiteDatabase, type SQLiteTable } from 'drizzle-orm/sqlite-core';
+import { auditInsert, auditInsertWithDetail, createAuditStore } from './drizzle-audit.js';
+import { createConfigurationStore } from './drizzle-configuration.js';
 import { createIdentitySourceStore } from './drizzle-identity-sources.js';
 import { createRevocationSinkStore } from './drizzle-revocation-sinks.js';
+import { createSigningKeyStore } from './drizzle-signing-keys.js';
 import { insertRowWhere as insertRowWhereIn, total } from './drizzle-sql.js';
-import type { IssuedCredentialRecord, RevocationRecord, SigningKeyRecord, Store } from './port.js';
+import type { IssuedCredentialRecord, Store } from './port.js';
 import * as schema from './schema.js';
 
 export type GatepassDatabase = BaseSQLiteDatabase<'sync' | 'async', unknown, typeof schema>;
@@ -46,61 +46,57 @@ function chunk<T>(rows: T[], size: number): T[][] {
   return chunks;
 }
 
+/** A list as one bound parameter (a JSON array), whatever its length: `x IN ${jsonList(ids)}`. */
+function jsonList(values: string[]): SQL {
+  return sql`(SELECT value FROM json_each(${JSON.stringify(values)}))`;
+}
+
 function chunkRows<T>(table: Table, rows: T[]): T[][] {
   return chunk(rows, Math.floor(MAX_BOUND_PARAMETERS / Object.keys(getTableColumns(table)).length));
 }
 
-type SigningKeyRow = typeof schema.signingKeys.$inferSelect;
-
-function toSigningKey(row: SigningKeyRow): SigningKeyRecord {
-  return { ...row, publicJwk: JSON.parse(row.publicJwk) };
-}
-
 export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomically): Store {
-  const { namespaces, brokers, signingKeys, issuedCredentials, revocations, revocationEvents } = schema;
+  const { namespaces, issuedCredentials, revocations, revocationEvents } = schema;
 
   const insertRowWhere = (table: SQLiteTable, row: Record<string, unknown>, condition: SQL | undefined) =>
     insertRowWhereIn(db, table, row, condition);
+
+  /**
+   * `lineage(jti, origin)`: every credential of the broker refreshed from one of `named`, directly or not,
+   * with the nearest of `named` it descends from. The walk stops at named jtis, which are origins themselves.
+   * UNION (not UNION ALL) ends the walk even on a cycle, which parent links should never form.
+   */
+  function lineage(brokerId: string, named: string[]): SQL {
+    const names = jsonList(named);
+    return sql`WITH RECURSIVE lineage(jti, origin) AS (
+        SELECT c.jti, c.parent_jti FROM ${issuedCredentials} c
+        WHERE c.broker_id = ${brokerId} AND c.parent_jti IN ${names} AND c.jti NOT IN ${names}
+        UNION
+        SELECT c.jti, lineage.origin FROM lineage
+        -- CROSS JOIN keeps this order: each step looks up one jti's children in the index.
+        CROSS JOIN ${issuedCredentials} c ON c.broker_id = ${brokerId} AND c.parent_jti = lineage.jti
+        WHERE c.jti NOT IN ${names}
+      )`;
+  }
+
+  /** JSON: the jtis revoked as descendants of `named`, sorted. */
+  function revokedDescendants(brokerId: string, named: string[]): SQL {
+    return sql`(SELECT json_group_array(jti) FROM (
+        SELECT jti FROM ${revocations}
+        WHERE broker_id = ${brokerId} AND descendant_of IN ${jsonList(named)} ORDER BY jti))`;
+  }
 
   return {
     ...createConfigurationStore(db, runAtomically),
     ...createIdentitySourceStore(db, runAtomically),
     ...createRevocationSinkStore(db, runAtomically),
     ...createAuditStore(db),
+    ...createSigningKeyStore(db, runAtomically),
 
     async ping() {
       await db.select({ value: count() }).from(namespaces).limit(1);
     },
 
-    async listSigningKeys(brokerId) {
-      const rows = await db
-        .select()
-        .from(signingKeys)
-        .where(eq(signingKeys.brokerId, brokerId))
-        .orderBy(desc(signingKeys.createdAt));
-      return rows.map(toSigningKey);
-    },
-    async listBrokersDueForRotation(now, afterId, limit) {
-      const rows = await db
-        .select({ broker: brokers, currentKey: signingKeys, namespaceName: namespaces.name })
-        .from(brokers)
-        .innerJoin(signingKeys, and(eq(signingKeys.brokerId, brokers.id), isNull(signingKeys.retiredAt)))
-        .innerJoin(namespaces, eq(namespaces.id, brokers.namespaceId))
-        .where(
-          and(
-            isNotNull(brokers.keyRotationPeriod),
-            lte(sql`${signingKeys.createdAt} + ${brokers.keyRotationPeriod} * 1000`, now),
-            gt(brokers.id, afterId),
-          ),
-        )
-        .orderBy(asc(brokers.id))
-        .limit(limit);
-      return rows.map((row) => ({
-        broker: toBroker(row.broker),
-        currentKey: toSigningKey(row.currentKey),
-        namespaceName: row.namespaceName,
-      }));
-    },
     async findKeyUsage(brokerId, kid) {
       const [row] = await db
         .select({
@@ -111,59 +107,6 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         .where(and(eq(issuedCredentials.brokerId, brokerId), eq(issuedCredentials.kid, kid)));
       return { latestExpiry: row?.latestExpiry ?? null, withoutExpiry: row?.withoutExpiry ?? 0 };
     },
-    async rotateSigningKey({ brokerId, kid, retiredAt, removeAfter }, next, audit) {
-      // A concurrent rotation (two schedulers) retires the same key; only one new key may become current.
-      const noCurrentKey = notExists(
-        db
-          .select({ kid: signingKeys.kid })
-          .from(signingKeys)
-          .where(and(eq(signingKeys.brokerId, brokerId), isNull(signingKeys.retiredAt))),
-      );
-      const brokerExists = exists(
-        db.select({ id: brokers.id }).from(brokers).where(eq(brokers.id, brokerId)),
-      );
-      await runAtomically([
-        db
-          .update(signingKeys)
-          .set({ retiredAt, removeAfter })
-          .where(
-            and(eq(signingKeys.brokerId, brokerId), eq(signingKeys.kid, kid), isNull(signingKeys.retiredAt)),
-          ),
-        insertRowWhere(
-          signingKeys,
-          { ...next, publicJwk: JSON.stringify(next.publicJwk) },
-          and(noCurrentKey, brokerExists),
-        ),
-        // Recorded only when this call's key became current.
-        ...(audit === undefined
-          ? []
-          : [
-              insertRowWhere(
-                schema.auditEvents,
-                { ...audit, details: JSON.stringify(audit.details) },
-                exists(
-                  db
-                    .select({ kid: signingKeys.kid })
-                    .from(signingKeys)
-                    .where(and(eq(signingKeys.brokerId, next.brokerId), eq(signingKeys.kid, next.kid))),
-                ),
-              ),
-            ]),
-      ]);
-      const [inserted] = await db
-        .select({ kid: signingKeys.kid })
-        .from(signingKeys)
-        .where(and(eq(signingKeys.brokerId, next.brokerId), eq(signingKeys.kid, next.kid)))
-        .limit(1);
-      return inserted !== undefined;
-    },
-    async deleteRemovableSigningKeys(now) {
-      const deleted = await db
-        .delete(signingKeys)
-        .where(and(isNotNull(signingKeys.retiredAt), lt(signingKeys.removeAfter, now)))
-        .returning({ brokerId: signingKeys.brokerId });
-      return deleted.map((key) => key.brokerId);
-    },
 
     async insertIssuedCredentials(records: IssuedCredentialRecord[], audit) {
       if (records.length === 0) return;
@@ -172,7 +115,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       // Building 100 rows of bound values per request cost more than executing the insert.
       const rows = sql`
         SELECT value ->> 'brokerId', value ->> 'jti', value ->> 'clientId', value ->> 'kid',
-               value ->> 'issuedAt', value ->> 'expiresAt', value ->> 'issuedBy'
+               value ->> 'issuedAt', value ->> 'expiresAt', value ->> 'issuedBy', value ->> 'parentJti'
         FROM json_each(${JSON.stringify(records)})`;
       if (audit !== undefined) {
         // The same statement as a query builder (drizzle lists the columns in the table's order), so the
@@ -182,7 +125,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       }
       await db.run(sql`
         INSERT INTO ${issuedCredentials}
-          (broker_id, jti, client_id, kid, issued_at, expires_at, issued_by)
+          (broker_id, jti, client_id, kid, issued_at, expires_at, issued_by, parent_jti)
         ${rows}`);
     },
     async findCredentialExpiries(brokerId, jtis) {
@@ -196,11 +139,55 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
       }
       return expiries;
     },
+    async findUnknownJtis(brokerId, jtis) {
+      if (jtis.length === 0) return [];
+      const rows = await db.all<{ jti: string }>(sql`
+        SELECT named.value AS jti FROM json_each(${JSON.stringify(jtis)}) AS named
+        WHERE NOT EXISTS (
+            SELECT 1 FROM ${issuedCredentials} WHERE broker_id = ${brokerId} AND jti = named.value)
+          AND NOT EXISTS (
+            SELECT 1 FROM ${revocations} WHERE broker_id = ${brokerId} AND jti = named.value)
+        ORDER BY named.key`);
+      return rows.map((row) => row.jti);
+    },
     async insertRefreshedCredential(record, revokePresented, audit) {
+      const recorded = exists(
+        db
+          .select({ jti: issuedCredentials.jti })
+          .from(issuedCredentials)
+          .where(and(eq(issuedCredentials.brokerId, record.brokerId), eq(issuedCredentials.jti, record.jti))),
+      );
+      const wasRecorded = async () => {
+        const [row] = await db
+          .select({ jti: issuedCredentials.jti })
+          .from(issuedCredentials)
+          .where(and(eq(issuedCredentials.brokerId, record.brokerId), eq(issuedCredentials.jti, record.jti)))
+          .limit(1);
+        return row !== undefined;
+      };
       if (!revokePresented) {
-        if (audit === undefined) await db.insert(issuedCredentials).values(record);
-        else await runAtomically([db.insert(issuedCredentials).values(record), auditInsert(db, audit)]);
-        return true;
+        // Checked by the statement that writes: a revocation committed after the caller's check still wins.
+        const presentedNotRevoked = notExists(
+          db
+            .select({ jti: revocations.jti })
+            .from(revocations)
+            .where(
+              and(eq(revocations.brokerId, record.brokerId), eq(revocations.jti, record.parentJti ?? '')),
+            ),
+        );
+        await runAtomically([
+          insertRowWhere(issuedCredentials, { ...record }, presentedNotRevoked),
+          ...(audit === undefined
+            ? []
+            : [
+                insertRowWhere(
+                  schema.auditEvents,
+                  { ...audit, details: JSON.stringify(audit.details) },
+                  recorded,
+                ),
+              ]),
+        ]);
+        return wasRecorded();
       }
       const { brokerId, jti, revokedAt, revokedBy, expiresAt } = revokePresented;
       // revokedBy is unique to this call: the later writes happen only if this call's revocation landed.
@@ -237,24 +224,63 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
               ),
             ]),
       ]);
-      const [recorded] = await db
-        .select({ jti: issuedCredentials.jti })
-        .from(issuedCredentials)
-        .where(and(eq(issuedCredentials.brokerId, record.brokerId), eq(issuedCredentials.jti, record.jti)))
-        .limit(1);
-      return recorded !== undefined;
+      return wasRecorded();
     },
     async deleteExpiredCredentials(before) {
+      // 1. An unexpired record whose parent is about to go, and is not the first of its chain, is attached to
+      // its nearest ancestor that stays (unexpired, or first of its chain), walking up through those that go:
+      // one walk per such record, one lookup a step (`at` is the ancestor reached, `at_goes` whether it goes
+      // too), so the work grows with the expired links. The expired parents are found by a sequential scan
+      // (NOT INDEXED: the partial index would cost a random read a refreshed credential).
+      await db.run(sql`
+        WITH RECURSIVE hop(broker_id, jti, at, at_parent, at_goes) AS (
+          SELECT c.broker_id, c.jti, p.jti, p.parent_jti, 1
+          FROM ${issuedCredentials} p NOT INDEXED
+          CROSS JOIN ${issuedCredentials} c ON c.broker_id = p.broker_id AND c.parent_jti = p.jti
+          WHERE p.expires_at < ${before} AND p.parent_jti IS NOT NULL
+            AND (c.expires_at IS NULL OR c.expires_at >= ${before})
+          UNION ALL
+          SELECT hop.broker_id, hop.jti, hop.at_parent, n.parent_jti,
+                 coalesce(n.expires_at < ${before} AND n.parent_jti IS NOT NULL, 0)
+          FROM hop
+          LEFT JOIN ${issuedCredentials} n ON n.broker_id = hop.broker_id AND n.jti = hop.at_parent
+          WHERE hop.at_goes
+        )
+        UPDATE ${issuedCredentials} SET parent_jti = hop.at FROM hop
+        WHERE NOT hop.at_goes
+          AND ${issuedCredentials}.broker_id = hop.broker_id AND ${issuedCredentials}.jti = hop.jti`);
+      // 2. Expired records go, but for the first of a chain with an unexpired credential refreshed from it:
+      // after step 1 every unexpired credential's parent stays, so an expired record with no unexpired child
+      // has nothing left that needs it.
+      const child = alias(issuedCredentials, 'child');
       const deleted = await db
         .delete(issuedCredentials)
-        .where(lt(issuedCredentials.expiresAt, before))
+        .where(
+          and(
+            lt(issuedCredentials.expiresAt, before),
+            notExists(
+              db
+                .select({ jti: child.jti })
+                .from(child)
+                .where(
+                  and(
+                    eq(child.brokerId, issuedCredentials.brokerId),
+                    eq(child.parentJti, issuedCredentials.jti),
+                    or(isNull(child.expiresAt), gte(child.expiresAt, before)),
+                  ),
+                ),
+            ),
+          ),
+        )
         .returning({ jti: issuedCredentials.jti });
       return deleted.length;
     },
 
-    async insertRevocations(brokerId, records: RevocationRecord[], audit) {
-      if (records.length === 0) return;
-      const rows = records.map((record) => ({ ...record, brokerId }));
+    async insertRevocations(brokerId, records, audit) {
+      const [first] = records;
+      if (first === undefined) return;
+      const named = records.map((record) => record.jti);
+      const rows = records.map((record) => ({ ...record, brokerId, descendantOf: null }));
       const events = records.map(({ jti, expiresAt, revokedAt }) => ({
         brokerId,
         jti,
@@ -262,25 +288,67 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
         expiresAt,
         at: revokedAt,
       }));
+      // Descendants not revoked yet, read by the statements that write them, inside the transaction: a
+      // refresh committed before it is caught, one after it finds its presented credential revoked.
+      const newDescendants = (columns: SQL) => sql`${lineage(brokerId, named)}
+        SELECT ${columns} FROM lineage
+        JOIN ${issuedCredentials} c ON c.broker_id = ${brokerId} AND c.jti = lineage.jti
+        WHERE NOT EXISTS (SELECT 1 FROM ${revocations} r WHERE r.broker_id = ${brokerId} AND r.jti = lineage.jti)`;
       await runAtomically([
+        // Revoked already: the first record stays, but one revoked as a descendant is now revoked by name,
+        // so un-revoking its ancestor no longer un-revokes it.
         ...chunkRows(revocations, rows).map((part) =>
-          db.insert(revocations).values(part).onConflictDoNothing(),
+          db
+            .insert(revocations)
+            .values(part)
+            .onConflictDoUpdate({
+              target: [revocations.brokerId, revocations.jti],
+              set: { descendantOf: null },
+            }),
         ),
         ...chunkRows(revocationEvents, events).map((part) => db.insert(revocationEvents).values(part)),
-        ...(audit === undefined ? [] : [auditInsert(db, audit)]),
+        // Events first: once the revocations are in, these descendants no longer count as new.
+        db
+          .insert(revocationEvents)
+          .select(newDescendants(sql`null, ${brokerId}, lineage.jti, 1, c.expires_at, ${first.revokedAt}`)),
+        db
+          .insert(revocations)
+          .select(
+            newDescendants(
+              sql`${brokerId}, lineage.jti, ${first.revokedAt}, c.expires_at, ${first.revokedBy}, lineage.origin`,
+            ),
+          )
+          .onConflictDoNothing(),
+        ...(audit === undefined
+          ? []
+          : [auditInsertWithDetail(db, audit, 'descendants', revokedDescendants(brokerId, named))]),
       ]);
     },
     async deleteRevocations(brokerId, jtis, at, audit) {
       if (jtis.length === 0) return;
       const events = jtis.map((jti) => ({ brokerId, jti, revoked: false, expiresAt: null, at }));
+      const revokedWithThem = and(
+        eq(revocations.brokerId, brokerId),
+        sql`${revocations.descendantOf} IN ${jsonList(jtis)}`,
+        sql`${revocations.jti} NOT IN ${jsonList(jtis)}`,
+      );
       await runAtomically([
+        ...chunkRows(revocationEvents, events).map((part) => db.insert(revocationEvents).values(part)),
+        // Events and audit before the deletes, which take away what they read.
+        db
+          .insert(revocationEvents)
+          .select(
+            sql`SELECT null, ${brokerId}, ${revocations.jti}, 0, null, ${at} FROM ${revocations} WHERE ${revokedWithThem}`,
+          ),
+        ...(audit === undefined
+          ? []
+          : [auditInsertWithDetail(db, audit, 'descendants', revokedDescendants(brokerId, jtis))]),
         ...chunk(jtis, IDS_PER_STATEMENT).map((ids) =>
           db
             .delete(revocations)
             .where(and(eq(revocations.brokerId, brokerId), inArray(revocations.jti, ids))),
         ),
-        ...chunkRows(revocationEvents, events).map((part) => db.insert(revocationEvents).values(part)),
-        ...(audit === undefined ? [] : [auditInsert(db, audit)]),
+        db.delete(revocations).where(revokedWithThem),
       ]);
     },
     async countRevocations(brokerId) {
@@ -294,6 +362,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
           revokedAt: revocations.revokedAt,
           expiresAt: revocations.expiresAt,
           revokedBy: revocations.revokedBy,
+          descendantOf: revocations.descendantOf,
         })
         .from(revocations)
         .where(where)

@@ -3,6 +3,7 @@
 import type { JWK } from 'jose';
 import type { AclTemplate } from '../core/acl-template.js';
 import type { AuditAction, AuditEvent, AuditEventRecord, AuditFilter } from '../core/audit.js';
+import type { ClaimProfile } from '../core/claim-profiles.js';
 import type { SigningAlgorithm, TopicAcl } from '../core/claims.js';
 import type { JsonScalar } from '../core/json.js';
 import type { KickSinkKind, WebhookEventType } from '../core/sinks.js';
@@ -32,6 +33,8 @@ export interface BrokerRecord {
   maxLifetime: number | null;
   /** The longest client id issued for this broker, caller-chosen or templated by a token exchange. */
   maxClientIdLength: number;
+  /** Which extra claims its credentials carry for the broker's own JWT authenticator. */
+  claimProfile: ClaimProfile;
   createdAt: number;
   modifiedAt: number;
 }
@@ -47,6 +50,7 @@ export type BrokerChanges = Partial<
     | 'keyRotationPeriod'
     | 'maxLifetime'
     | 'maxClientIdLength'
+    | 'claimProfile'
   >
 > & { modifiedAt: number };
 
@@ -55,12 +59,16 @@ export interface SigningKeyRecord {
   kid: string;
   algorithm: SigningAlgorithm;
   publicJwk: JWK;
+  /** Empty once the key is revoked: a compromised key's private half is not kept. */
   sealedPrivateJwk: string;
-  /** Epoch ms, as `retiredAt` and `removeAfter`. */
+  /** When it was published; epoch ms, as every time here. */
   createdAt: number;
+  /** When it began signing; null for the next key (see core/signing-keys.ts for the states). */
+  activatedAt: number | null;
   retiredAt: number | null;
-  /** When a retired key leaves the JWKS. */
+  /** When a retired or revoked key's record goes (a retired key leaves the JWKS then). */
   removeAfter: number | null;
+  revokedAt: number | null;
 }
 
 export interface IssuedCredentialRecord {
@@ -71,6 +79,8 @@ export interface IssuedCredentialRecord {
   issuedAt: number;
   expiresAt: number | null;
   issuedBy: string;
+  /** A refreshed credential: the jti it was refreshed from. */
+  parentJti: string | null;
 }
 
 export interface RevocationRecord {
@@ -79,6 +89,8 @@ export interface RevocationRecord {
   /** The revoked token's `exp` (seconds) when known, so the entry can be pruned once the token is dead. */
   expiresAt: number | null;
   revokedBy: string;
+  /** Revoked because this jti (revoked by name) was: it was refreshed from it. Null: revoked by name. */
+  descendantOf: string | null;
 }
 
 /** One entry of the revocation feed. */
@@ -89,12 +101,42 @@ export interface RevocationEvent {
   expiresAt: number | null;
 }
 
-/** A broker due for key rotation, with the key that signs for it now. */
+/** A broker due for key rotation, with the key that signs for it now and the one published to follow it. */
 export interface RotationCandidate {
   broker: BrokerRecord;
   currentKey: SigningKeyRecord;
+  nextKey: SigningKeyRecord;
   /** For the audit trail. */
   namespaceName: string;
+}
+
+/** A broker without a next key (one created before keys were published ahead), for the scheduled job. */
+export interface NextKeyCandidate {
+  broker: BrokerRecord;
+  namespaceName: string;
+}
+
+/**
+ * A rotation, applied atomically by {@link Store.rotateSigningKey}: the current key retires (and is revoked,
+ * when it is compromised), the next key becomes current, and `next` is published as the new next key.
+ */
+export interface KeyRotation {
+  brokerId: string;
+  retiring: { kid: string; retiredAt: number; removeAfter: number; revokedAt: number | null };
+  promoting: { kid: string; activatedAt: number };
+  next: SigningKeyRecord;
+}
+
+/**
+ * A key revoked without a rotation: the next key (replaced by `replacement`, the new next key) or a retired
+ * one (no replacement).
+ */
+export interface KeyRevocation {
+  brokerId: string;
+  kid: string;
+  revokedAt: number;
+  removeAfter: number;
+  replacement: SigningKeyRecord | null;
 }
 
 /** What a signing key signed, as far as the issued-credential records tell. */
@@ -271,8 +313,11 @@ export interface Store {
    */
   deleteNamespace(id: string, options: { force: boolean; audit: AuditEventRecord }): Promise<boolean>;
 
-  /** Inserts a broker with its first signing key, atomically. Returns false when the name is taken. */
-  insertBroker(broker: BrokerRecord, key: SigningKeyRecord, audit: AuditEventRecord): Promise<boolean>;
+  /**
+   * Inserts a broker with its first signing keys (the current and the next one) and `audit`, atomically.
+   * Returns false when the name is taken.
+   */
+  insertBroker(broker: BrokerRecord, keys: SigningKeyRecord[], audit: AuditEventRecord): Promise<boolean>;
   findBroker(namespaceId: string, name: string): Promise<BrokerRecord | undefined>;
   listBrokers(namespaceId: string, page: Page): Promise<Paged<BrokerRecord>>;
   updateBroker(
@@ -282,55 +327,89 @@ export interface Store {
   ): Promise<BrokerRecord | undefined>;
   deleteBroker(id: string, audit: AuditEventRecord): Promise<void>;
 
-  /** Newest first; the first key without `retiredAt` signs. */
+  /** The published keys (next, current, retired: every key but revoked ones), newest first. */
   listSigningKeys(brokerId: string): Promise<SigningKeyRecord[]>;
+  /** Every key on record, revoked ones included, newest first: for operators. */
+  listAllSigningKeys(brokerId: string): Promise<SigningKeyRecord[]>;
   /**
-   * Brokers with a `keyRotationPeriod` whose current key was created at least that long before `now`
-   * (epoch ms), by id, after `afterId` (a cursor; '' to start).
+   * Brokers with a `keyRotationPeriod` whose current key began signing at least that long before `now`
+   * (epoch ms) and whose next key was published at or before `publishedBy`, by id, after `afterId` (a
+   * cursor; '' to start).
    */
-  listBrokersDueForRotation(now: number, afterId: string, limit: number): Promise<RotationCandidate[]>;
+  listBrokersDueForRotation(
+    now: number,
+    publishedBy: number,
+    afterId: string,
+    limit: number,
+  ): Promise<RotationCandidate[]>;
+  /** Brokers that have no next key, by id, after `afterId` (a cursor; '' to start). */
+  listBrokersWithoutNextKey(afterId: string, limit: number): Promise<NextKeyCandidate[]>;
   /** What the issued-credential records say about the credentials a key signed. */
   findKeyUsage(brokerId: string, kid: string): Promise<KeyUsage>;
   /**
-   * Retires `retiring` (sets `retiredAt` and `removeAfter`) and inserts `next` as the signing key, atomically,
-   * unless another rotation of this broker got there first: returns false then, and writes nothing.
+   * Applies `rotation` atomically, only if `retiring` is still current and `promoting` still the next key
+   * (another rotation or revocation of this broker may have got there first): returns false then, and
+   * writes nothing. `audit` is written with it.
    */
-  rotateSigningKey(
-    retiring: Pick<SigningKeyRecord, 'brokerId' | 'kid' | 'retiredAt' | 'removeAfter'>,
-    next: SigningKeyRecord,
-    audit?: AuditEventRecord,
-  ): Promise<boolean>;
-  /** Deletes retired keys whose `removeAfter` (epoch ms) is before `now`; returns each one's broker id. */
+  rotateSigningKey(rotation: KeyRotation, audit?: AuditEventRecord): Promise<boolean>;
+  /**
+   * Revokes a key that is not current, atomically with publishing its replacement, only if it is still the
+   * next key (with a replacement) or a retired one (without): returns false otherwise, and writes nothing.
+   */
+  revokeSigningKey(revocation: KeyRevocation, audit?: AuditEventRecord): Promise<boolean>;
+  /** Publishes `next` as the broker's next key unless it has one; returns whether it did. */
+  insertNextSigningKey(next: SigningKeyRecord, audit?: AuditEventRecord): Promise<boolean>;
+  /**
+   * Deletes retired and revoked keys whose `removeAfter` (epoch ms) is before `now`; returns the broker id of
+   * each deleted key that was still published.
+   */
   deleteRemovableSigningKeys(now: number): Promise<string[]>;
 
   /** All or nothing, whatever the batch size; with `audit`, the event is written in the same transaction. */
   insertIssuedCredentials(records: IssuedCredentialRecord[], audit?: AuditEventRecord): Promise<void>;
   /** The `exp` of issued credentials by jti, for the given broker (to keep with their revocations). */
   findCredentialExpiries(brokerId: string, jtis: string[]): Promise<Map<string, number | null>>;
+  /** Of `jtis`, those the broker has neither a record of nor a revocation for, in the order given. */
+  findUnknownJtis(brokerId: string, jtis: string[]): Promise<string[]>;
   /**
-   * Records a refreshed credential. With `revokePresented`, also revokes the presented jti (and appends the
-   * feed event) in the same transaction, but only when this call is the one that revokes it: when the jti
-   * is revoked already (a concurrent refresh won) nothing is written and the result is false. `audit` is
-   * written with the record, in the same transaction, and only when the record is.
+   * Records a refreshed credential (its `parentJti` is the presented jti), unless the presented jti is
+   * revoked when the write runs: then nothing is written and the result is false, so a refresh racing a
+   * revocation of the presented credential (or of its ancestors) never leaves a live child behind. With
+   * `revokePresented`, also revokes the presented jti (and appends the feed event) in the same transaction,
+   * but only when this call is the one that revokes it: when the jti is revoked already (a concurrent
+   * refresh won) nothing is written and the result is false. `audit` is written with the record, in the
+   * same transaction, and only when the record is.
    */
   insertRefreshedCredential(
     record: IssuedCredentialRecord,
-    revokePresented?: RevocationRecord & { brokerId: string },
+    revokePresented?: Omit<RevocationRecord, 'descendantOf'> & { brokerId: string },
     audit?: AuditEventRecord,
   ): Promise<boolean>;
-  /** Deletes records of credentials whose `exp` (epoch seconds) is before `before`; returns how many. */
+  /**
+   * Deletes records of credentials whose `exp` (epoch seconds) is before `before`, keeping refresh chains
+   * whole: the children of a deleted record are attached to its nearest ancestor still recorded, and the
+   * first record of a chain stays while a credential refreshed from it has not expired. Returns how many.
+   */
   deleteExpiredCredentials(before: number): Promise<number>;
 
   /**
-   * Idempotent: an already revoked jti keeps its first record. Appends to the revocation feed.
-   * All or nothing, `audit` included.
+   * Revokes `revocations` (by name) and, in the same transaction, every credential refreshed from them,
+   * directly or not, that is not revoked yet: each marked `descendantOf` its nearest ancestor among the
+   * named jtis and given its own `exp`. Idempotent: an already revoked jti keeps its first record (but a
+   * named one revoked as a descendant before is marked as revoked by name from then on). Appends
+   * to the revocation feed (a named jti every time, a descendant when it is revoked). All or nothing,
+   * `audit` included; its details get `descendants`: the jtis revoked as descendants of the named ones.
    */
   insertRevocations(
     brokerId: string,
-    revocations: RevocationRecord[],
+    revocations: Omit<RevocationRecord, 'descendantOf'>[],
     audit?: AuditEventRecord,
   ): Promise<void>;
-  /** Un-revokes (unknown jtis are fine) and appends to the revocation feed. All or nothing, `audit` included. */
+  /**
+   * Un-revokes `jtis` and what was revoked as their descendants, and appends to the revocation feed (a
+   * named jti every time, a descendant when it was revoked). All or nothing, `audit` included; its details
+   * get `descendants`: the jtis un-revoked with the named ones.
+   */
   deleteRevocations(brokerId: string, jtis: string[], at: number, audit?: AuditEventRecord): Promise<void>;
   /** How many jtis the broker's revocation list holds. */
   countRevocations(brokerId: string): Promise<number>;

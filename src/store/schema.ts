@@ -1,4 +1,5 @@
 // Tables (drizzle-kit reads this file to write drizzle/). What is stored and what never is: docs/storage-schema.md.
+import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 const timestamps = {
@@ -39,6 +40,10 @@ export const brokers = sqliteTable(
     maxLifetime: integer('max_lifetime'),
     /** The longest client id this broker's credentials may name (26-256 characters). */
     maxClientIdLength: integer('max_client_id_length').notNull().default(128),
+    /** Which extra claims credentials carry for a broker's own JWT authenticator: standard, emqx or tbmq. */
+    claimProfile: text('claim_profile', { enum: ['standard', 'emqx', 'tbmq'] })
+      .notNull()
+      .default('standard'),
     ...timestamps,
   },
   (table) => [uniqueIndex('brokers_namespace_name').on(table.namespaceId, table.name)],
@@ -56,11 +61,16 @@ export const signingKeys = sqliteTable(
     publicJwk: text('public_jwk').notNull(),
     /** The private JWK sealed with AES-256-GCM under the key-encryption key; never stored in clear. */
     sealedPrivateJwk: text('sealed_private_jwk').notNull(),
+    /** When it was published (as the next key, or as a broker's first key). */
     createdAt: integer('created_at', { mode: 'number' }).notNull(),
+    /** When it began signing; null: the next key, published but signing nothing yet. */
+    activatedAt: integer('activated_at', { mode: 'number' }),
     /** Set when a newer key took over signing; the key stays published until its tokens have expired. */
     retiredAt: integer('retired_at', { mode: 'number' }),
     /** When a retired key leaves the JWKS: after the last token it signed expires (or a bounded overlap). */
     removeAfter: integer('remove_after', { mode: 'number' }),
+    /** Set when an operator revoked it: out of the JWKS at once, its sealed private key erased. */
+    revokedAt: integer('revoked_at', { mode: 'number' }),
   },
   (table) => [primaryKey({ columns: [table.brokerId, table.kid] })],
 );
@@ -78,11 +88,21 @@ export const issuedCredentials = sqliteTable(
     issuedAt: integer('issued_at', { mode: 'number' }).notNull(),
     expiresAt: integer('expires_at', { mode: 'number' }),
     issuedBy: text('issued_by').notNull(),
+    /**
+     * Refreshed credentials: the credential this one was refreshed from, so that revoking a credential
+     * revokes what was refreshed from it. When the scheduled job prunes an expired link of a chain, its
+     * children are attached to its nearest remaining ancestor (docs/storage-schema.md).
+     */
+    parentJti: text('parent_jti'),
   },
   (table) => [
     primaryKey({ columns: [table.brokerId, table.jti] }),
     // For the rotation job: when did the last token a retiring key signed expire?
     index('issued_credentials_kid').on(table.brokerId, table.kid, table.expiresAt),
+    // A credential's children, for revoking them with it; only refreshed credentials take room in it.
+    index('issued_credentials_parent')
+      .on(table.brokerId, table.parentJti)
+      .where(sql`${table.parentJti} IS NOT NULL`),
   ],
 );
 
@@ -97,8 +117,18 @@ export const revocations = sqliteTable(
     revokedAt: integer('revoked_at', { mode: 'number' }).notNull(),
     expiresAt: integer('expires_at', { mode: 'number' }),
     revokedBy: text('revoked_by').notNull(),
+    /**
+     * Revoked because this jti was revoked by name: the credential was refreshed from it (directly or
+     * not). Un-revoking that jti un-revokes this one too. Null: revoked by name, or by a refresh.
+     */
+    descendantOf: text('descendant_of'),
   },
-  (table) => [primaryKey({ columns: [table.brokerId, table.jti] })],
+  (table) => [
+    primaryKey({ columns: [table.brokerId, table.jti] }),
+    index('revocations_descendant_of')
+      .on(table.brokerId, table.descendantOf)
+      .where(sql`${table.descendantOf} IS NOT NULL`),
+  ],
 );
 
 /**

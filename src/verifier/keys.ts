@@ -114,8 +114,9 @@ export interface RemoteKeySourceOptions {
 }
 
 /**
- * Fetches the key set from gatepass's `GET /v1/namespaces/{ns}/brokers/{broker}/publickeys` (whose body is
- * the Cloudflare v4 envelope, `{ success, result: { keys } }`) or from any URL serving a plain JWKS.
+ * Fetches the key set from gatepass's `GET /v1/namespaces/{ns}/brokers/{broker}/jwks.json` (a plain JWKS),
+ * from its `publickeys` (the same keys in the Cloudflare v4 envelope, `{ success, result: { keys } }`), or
+ * from any URL serving a plain JWKS.
  *
  * Keys are fetched on first use; refetched when older than `maxAgeMs` or when a token names an unknown
  * `kid` (so a rotation is picked up at once); never more than once per `refetchFloorMs`, so a flood of
@@ -124,7 +125,7 @@ export interface RemoteKeySourceOptions {
  *
  * @example
  * const keys = createRemoteKeySource(
- *   'https://gatepass.example.com/v1/namespaces/acme/brokers/plant-1/publickeys',
+ *   'https://gatepass.example.com/v1/namespaces/acme/brokers/plant-1/jwks.json',
  *   { algorithms: ['EdDSA', 'ES256'], refetchFloorMs: 30_000 },
  * );
  */

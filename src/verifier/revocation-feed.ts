@@ -201,7 +201,7 @@ const PRUNE_INTERVAL_MS = 60_000;
  * });
  * await revocations.start();
  * const verifier = createVerifier({
- *   keys: `${base}/publickeys`,
+ *   keys: `${base}/jwks.json`,
  *   issuer: 'gatepass',
  *   audience: 'plant-1.acme',
  *   algorithms: ['EdDSA'],

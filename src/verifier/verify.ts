@@ -109,7 +109,7 @@ export type ConnectResult = ConnectSuccess | ConnectFailure;
  *
  * @example
  * const options: VerifierOptions = {
- *   keys: 'https://gatepass.example.com/v1/namespaces/acme/brokers/plant-1/publickeys',
+ *   keys: 'https://gatepass.example.com/v1/namespaces/acme/brokers/plant-1/jwks.json',
  *   issuer: 'https://gatepass.example.com',
  *   audience: 'plant-1',
  *   algorithms: ['EdDSA'],
@@ -123,8 +123,8 @@ export type ConnectResult = ConnectSuccess | ConnectFailure;
  */
 export interface VerifierOptions {
   /**
-   * The broker's public keys: a JWKS, the URL of gatepass's `publickeys` endpoint for this broker (or of
-   * any plain JWKS), or a custom {@link KeySource}.
+   * The broker's public keys: a JWKS, the URL of gatepass's `jwks.json` (or `publickeys`) for this broker (or
+   * of any plain JWKS), or a custom {@link KeySource}.
    */
   keys: JsonWebKeySet | string | URL | KeySource;
   /** The `iss` gatepass signs with; compared exactly. */
@@ -245,7 +245,7 @@ const utf8Encoder = new TextEncoder();
  * import { authorize, connackCode, createStaticRevocations, createVerifier } from 'gatepass/verifier';
  *
  * const verifier = createVerifier({
- *   keys: 'https://gatepass.example.com/v1/namespaces/acme/brokers/plant-1/publickeys',
+ *   keys: 'https://gatepass.example.com/v1/namespaces/acme/brokers/plant-1/jwks.json',
  *   issuer: 'https://gatepass.example.com',
  *   audience: 'plant-1',
  *   algorithms: ['EdDSA'],

@@ -139,23 +139,33 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
     });
 
     it('revokes, lists, un-revokes, and reports both in the feed', async () => {
-      const [a, b] = Object.values(await ok('GET', `${broker}/credentials?number=2`)).map(
-        (token) => decodeJwt(token as string).jti!,
+      const [a, b, c] = (await ok('GET', `${broker}/credentials?number=3&detail=true`)).map(
+        (credential: { token: string; jti: string }) => {
+          expect(decodeJwt(credential.token).jti).toBe(credential.jti);
+          return credential.jti;
+        },
       );
       const start = await ok('GET', `${broker}/revocations?since=0`);
       expect(await ok('POST', `${broker}/revocations?jti=${a}&jti=${b}`)).toEqual([a, b]);
-      // Idempotent, and unknown jtis are accepted.
-      await ok('POST', `${broker}/revocations?jti=${a},never-issued`);
+      // Idempotent; a jti never issued refuses the whole call, by name, and writes nothing.
+      await ok('POST', `${broker}/revocations?jti=${a}`);
+      const unknown = await call('POST', `${broker}/revocations?jti=${c},never-issued`);
+      expectError(unknown, 404, 'not_found', 'jti');
+      expect(unknown.body.errors[0].message).toContain('never-issued');
+      expectError(await call('DELETE', `${broker}/revocations?jti=never-issued`), 404, 'not_found', 'jti');
       const listed: Array<{ jti: string }> = await ok('GET', `${broker}/revocations`);
-      expect(listed.map((entry) => entry.jti).sort()).toEqual([a, b, 'never-issued'].sort());
+      expect(listed.map((entry) => entry.jti).sort()).toEqual([a, b].sort());
 
-      expect(await ok('DELETE', `${broker}/revocations?jti=${a}&jti=never-issued`)).toEqual([
-        a,
-        'never-issued',
-      ]);
+      expect(await ok('DELETE', `${broker}/revocations?jti=${a}`)).toEqual([a]);
       expect((await ok('GET', `${broker}/revocations`)).map((entry: { jti: string }) => entry.jti)).toEqual([
         b,
       ]);
+      // An empty body with a JSON content type is no body: the query is the request.
+      await ok('POST', `${broker}/revocations?jti=${c}`, {
+        body: '',
+        headers: { 'content-type': 'application/json' },
+      });
+      await ok('DELETE', `${broker}/revocations?jti=${c}`);
 
       const feed = await ok('GET', `${broker}/revocations?since=${start.cursor}`);
       expect(feed.more).toBe(false);
@@ -164,7 +174,7 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       for (const change of feed.changes as Array<{ jti: string; revoked: boolean }>) {
         state.set(change.jti, change.revoked);
       }
-      expect(Object.fromEntries(state)).toEqual({ [a!]: false, [b!]: true, 'never-issued': false });
+      expect(Object.fromEntries(state)).toEqual({ [a!]: false, [b!]: true, [c!]: false });
       expect(feed.changes.slice(0, 2).map((change: { jti: string }) => change.jti)).toEqual([a, b]);
       expect(feed.changes[0].exp).toBeTypeOf('number');
       const after = await ok('GET', `${broker}/revocations?since=${feed.cursor}`);
@@ -188,6 +198,27 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       const revoked: Array<{ jti: string }> = await ok('GET', `${broker}/revocations?per_page=100`);
       expect(revoked.map((entry) => entry.jti)).toContain(decodeJwt(old).jti);
       expectError(await refresh({ token: old }), 401, 'invalid_token');
+
+      // Revoking the old jti by name revokes what was refreshed from it, transitively, in one transaction.
+      const grandchild = (await refresh({ token: fresh })).body.result.device as string;
+      await ok('POST', `${broker}/revocations?jti=${decodeJwt(old).jti}`);
+      const withDescendants: Array<{ jti: string; descendant_of: string | null }> = await ok(
+        'GET',
+        `${broker}/revocations?per_page=100`,
+      );
+      for (const token of [fresh, grandchild]) {
+        expect(withDescendants).toContainEqual(
+          expect.objectContaining({ jti: decodeJwt(token).jti, descendant_of: decodeJwt(old).jti }),
+        );
+        expectError(await refresh({ token }), 401, 'invalid_token');
+      }
+      // Un-revoking it un-revokes what came with it (and the refresh's own revocation of it, named).
+      await ok('DELETE', `${broker}/revocations?jti=${decodeJwt(old).jti}`);
+      const left: Array<{ jti: string }> = await ok('GET', `${broker}/revocations?per_page=100`);
+      for (const token of [old, fresh, grandchild]) {
+        expect(left.map((entry) => entry.jti)).not.toContain(decodeJwt(token).jti);
+      }
+      expect((await refresh({ token: grandchild })).status).toBe(200);
       expect(await ok('POST', '/v1/maintenance/run')).toEqual({
         keys_rotated: 0,
         keys_removed: 0,
@@ -202,9 +233,25 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
 
     it('serves public keys without an admin key, and nothing else', async () => {
       const keys = await ok('GET', `${broker}/publickeys`, { token: null });
-      expect(keys.keys).toHaveLength(1);
-      expect(keys.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
-      expect(keys.keys[0].d).toBeUndefined();
+      // The current key and the next one, published before it signs.
+      expect(keys.keys).toHaveLength(2);
+      for (const key of keys.keys) {
+        expect(key).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' });
+        expect(key.d).toBeUndefined();
+      }
+      // The same set as a plain JWK Set, cacheable, with an ETag a conditional request is answered 304 for.
+      const plain = await fetch(`${target.url}${broker}/jwks.json`);
+      expect(plain.status).toBe(200);
+      expect(plain.headers.get('cache-control')).toBe('public, max-age=300');
+      expect(await plain.json()).toEqual(keys);
+      const etag = plain.headers.get('etag');
+      expect(etag).toMatch(/^"[0-9a-f]+"$/);
+      const conditional = await fetch(`${target.url}${broker}/jwks.json`, {
+        headers: { 'if-none-match': etag! },
+      });
+      expect(conditional.status).toBe(304);
+      expect(conditional.headers.get('etag')).toBe(etag);
+      expect(conditional.headers.get('cache-control')).toBe('public, max-age=300');
       expectError(await call('GET', broker, { token: null }), 401, 'unauthorized');
       expectError(
         await call('GET', '/v1/namespaces', { token: `gpk_${'x'.repeat(43)}` }),

@@ -12,7 +12,7 @@ import {
 } from '../../src/core/sinks.js';
 
 describe('webhook event types', () => {
-  it('come from credential, revocation and rotation actions, never from configuration changes', () => {
+  it('come from credential, revocation and signing-key actions, never from configuration changes', () => {
     expect(auditActionsFor(WEBHOOK_EVENT_TYPES)).toEqual([
       'credentials.issue',
       'credentials.refresh',
@@ -20,6 +20,12 @@ describe('webhook event types', () => {
       'revocations.revoke',
       'revocations.unrevoke',
       'signing_key.rotate',
+      'signing_key.revoke',
+      'signing_key.publish',
+    ]);
+    expect(auditActionsFor(['signing_key.revoked', 'signing_key.published'])).toEqual([
+      'signing_key.revoke',
+      'signing_key.publish',
     ]);
     expect(auditActionsFor(['credentials.revoked'])).toEqual(['revocations.revoke']);
     expect(auditActionsFor([])).toEqual([]);

@@ -21,6 +21,7 @@ const broker = `${ns}/brokers/sensors`;
 const limited = `${ns}/brokers/limited`;
 const credentials = `${broker}/credentials`;
 const revocations = `${broker}/revocations`;
+const signingKeys = `${broker}/signing-keys`;
 const sinks = `${broker}/revocation-sinks`;
 const rabbitSink = `${sinks}/rabbit`;
 const validSink = {
@@ -32,6 +33,8 @@ const validSink = {
 };
 /** Replaced by the bootstrap key's id when the row runs. */
 const BOOTSTRAP_ID = '{bootstrap}';
+/** Replaced by the jti of a credential the broker `sensors` issued (not revoked). */
+const ISSUED_JTI = '{issued}';
 
 // ---- the table
 
@@ -97,6 +100,9 @@ const adminRoutes: Array<[Method, string, unknown?]> = [
   ['POST', `${revocations}?jti=abc`],
   ['GET', revocations],
   ['DELETE', `${revocations}?jti=abc`],
+  ['GET', signingKeys],
+  ['POST', `${signingKeys}/rotate`],
+  ['POST', `${signingKeys}/some-kid/revoke`],
   ['GET', sinks],
   ['POST', sinks, validSink],
   ['GET', rabbitSink],
@@ -107,17 +113,20 @@ const adminRoutes: Array<[Method, string, unknown?]> = [
   ['DELETE', `/v1/admin-keys/${BOOTSTRAP_ID}`],
 ];
 
-/** Routes with a JSON body, and a body each would accept. */
-const bodyRoutes: Array<[Method, string, unknown]> = [
-  ['POST', '/v1/namespaces', { name: 'fresh' }],
-  ['PATCH', ns, { description: 'changed' }],
-  ['POST', `${ns}/brokers`, { name: 'fresh' }],
-  ['PATCH', broker, { description: 'changed' }],
-  ['POST', credentials, { number: 1 }],
-  ['POST', revocations, { jti: ['abc'] }],
-  ['POST', sinks, validSink],
-  ['PATCH', rabbitSink, { timeout_ms: 1000 }],
-  ['POST', '/v1/admin-keys', { name: 'fresh' }],
+/**
+ * Routes with a JSON body, a body each would accept, and the field a request without a body lacks (an empty
+ * body is no body); null where no body is a valid request (tested in the routes' own files).
+ */
+const bodyRoutes: Array<[Method, string, unknown, string | null]> = [
+  ['POST', '/v1/namespaces', { name: 'fresh' }, 'name'],
+  ['PATCH', ns, { description: 'changed' }, 'description'],
+  ['POST', `${ns}/brokers`, { name: 'fresh' }, 'name'],
+  ['PATCH', broker, { description: 'changed' }, null],
+  ['POST', credentials, { number: 1 }, null],
+  ['POST', revocations, { jti: ['abc'] }, 'jti'],
+  ['POST', sinks, validSink, 'kind'],
+  ['PATCH', rabbitSink, { timeout_ms: 1000 }, null],
+  ['POST', '/v1/admin-keys', { name: 'fresh' }, 'name'],
 ];
 
 const pagedRoutes = ['/v1/namespaces', `${ns}/brokers`, revocations, sinks, '/v1/admin-keys'];
@@ -159,9 +168,10 @@ fails(401, 'no key, on /client/v4/memberships', 'GET', '/client/v4/memberships',
 fails(401, 'no key, with an invalid body', 'POST', '/v1/namespaces', { token: null, json: { name: 'Bad' } });
 
 // -- bodies: malformed JSON, not an object, wrong content type, too large, unknown fields
-for (const [method, path, valid] of bodyRoutes) {
+for (const [method, path, valid, lacking] of bodyRoutes) {
   bad('malformed JSON', method, path, null, raw('{"name": '));
-  bad('an empty JSON body', method, path, null, raw(''));
+  bad('a JSON body of blanks', method, path, null, raw('  '));
+  if (lacking !== null) bad('an empty JSON body: no body', method, path, lacking, raw(''));
   bad('a JSON array', method, path, null, { json: [valid] });
   bad('a JSON string', method, path, null, { json: 'fresh' });
   bad('JSON null', method, path, null, { json: null });
@@ -301,6 +311,10 @@ const pathRoutes: Array<[Method, string, unknown?]> = [
   ['GET', '{ns}/brokers/{b}/revocations'],
   ['DELETE', '{ns}/brokers/{b}/revocations?jti=abc'],
   ['GET', '{ns}/brokers/{b}/publickeys'],
+  ['GET', '{ns}/brokers/{b}/jwks.json'],
+  ['GET', '{ns}/brokers/{b}/signing-keys'],
+  ['POST', '{ns}/brokers/{b}/signing-keys/rotate'],
+  ['POST', '{ns}/brokers/{b}/signing-keys/some-kid/revoke'],
   ['GET', '{ns}/brokers/{b}/revocation-sinks'],
   ['POST', '{ns}/brokers/{b}/revocation-sinks', validSink],
   ['GET', '{ns}/brokers/{b}/revocation-sinks/rabbit'],
@@ -311,7 +325,7 @@ const fill = (template: string, namespace: string, brokerName: string) =>
   template.replace('{ns}', `/v1/namespaces/${namespace}`).replace('{b}', brokerName);
 for (const [method, template, json] of pathRoutes) {
   const body = json === undefined ? {} : { json };
-  const token = template.endsWith('publickeys') ? { token: null } : {};
+  const token = /(publickeys|jwks\.json)$/.test(template) ? { token: null } : {};
   bad('bad namespace in path', method, fill(template, 'Home', 'sensors'), 'namespace', { ...body, ...token });
   fails(404, 'unknown namespace', method, fill(template, 'nowhere', 'sensors'), { ...body, ...token });
   if (template.includes('{b}')) {
@@ -381,6 +395,11 @@ const brokerFields: Array<[string, string, unknown]> = [
   ['a fractional max client id length', 'max_client_id_length', 40.5],
   ['a max client id length as a string', 'max_client_id_length', '64'],
   ['a max client id length of null', 'max_client_id_length', null],
+  ['a key rotation period under the pre-publication time', 'key_rotation_period', 1199],
+  ['a key rotation period as a string', 'key_rotation_period', '3600'],
+  ['claim_profile EMQX in capitals', 'claim_profile', 'EMQX'],
+  ['claim_profile hivemq', 'claim_profile', 'hivemq'],
+  ['claim_profile null', 'claim_profile', null],
 ];
 for (const [what, field, value] of brokerFields) {
   bad(what, 'POST', `${ns}/brokers`, field, { json: { name: 'fresh', [field]: value } });
@@ -410,6 +429,26 @@ for (const [what, field, acl] of aclCases) {
 }
 bad('renaming a broker', 'PATCH', broker, 'name', { json: { name: 'other' } });
 bad('changing the algorithm', 'PATCH', broker, 'algorithm', { json: { algorithm: 'ES256' } });
+bad('claim_profile emqx with EdDSA', 'POST', `${ns}/brokers`, 'claim_profile', {
+  json: { name: 'fresh', claim_profile: 'emqx', algorithm: 'EdDSA', expiration: 60 },
+});
+bad('claim_profile tbmq without an expiration', 'POST', `${ns}/brokers`, 'claim_profile', {
+  json: { name: 'fresh', claim_profile: 'tbmq' },
+});
+bad('claim_profile emqx on an EdDSA broker', 'PATCH', broker, 'claim_profile', {
+  json: { claim_profile: 'emqx', expiration: 60 },
+});
+bad('removing the expiration of an emqx broker', 'PATCH', `${ns}/brokers/native`, 'expiration', {
+  json: { expiration: null },
+});
+
+// -- signing keys
+fails(409, 'rotating before the next key has been published long enough', 'POST', `${signingKeys}/rotate`);
+fails(404, 'revoking an unknown kid', 'POST', `${signingKeys}/not-a-kid-of-this-broker/revoke`);
+bad('revoking a kid with a space', 'POST', `${signingKeys}/a%20b/revoke`, 'kid');
+bad('revoking a kid over 128 characters', 'POST', `${signingKeys}/${'k'.repeat(129)}/revoke`, 'kid');
+bad('revoking a kid with a dot', 'POST', `${signingKeys}/a.b/revoke`, 'kid');
+fails(405, 'rotate with GET', 'GET', `${signingKeys}/rotate`);
 
 // -- credentials: the JSON body
 const filters: Array<[string, string]> = [
@@ -571,6 +610,21 @@ const credentialQueries: Array<[string, string, string]> = [
 ];
 for (const [what, search, field] of credentialQueries) bad(what, 'GET', `${credentials}?${search}`, field);
 bad('expiration -1, broker with an expiration', 'GET', `${limited}/credentials?expiration=-1`, 'expiration');
+for (const value of ['yes', '1', 'TRUE', '']) {
+  bad(`detail ${JSON.stringify(value)}`, 'GET', `${credentials}?${query('detail', [value])}`, 'detail');
+  bad(
+    `detail ${JSON.stringify(value)} in POST's query`,
+    'POST',
+    `${credentials}?${query('detail', [value])}`,
+    'detail',
+    {
+      json: { number: 1 },
+    },
+  );
+}
+bad('detail given twice', 'GET', `${credentials}?detail=true&detail=false`, 'detail');
+bad('detail as a string', 'POST', credentials, 'detail', { json: { detail: 'true' } });
+bad('a request field in POST’s query', 'POST', `${credentials}?number=1`, 'number', { json: { number: 1 } });
 
 // -- revocations
 const jtis = (count: number, prefix = 'j') => repeat(count, (i) => `${prefix}${i}`);
@@ -608,6 +662,12 @@ bad('since -1', 'GET', `${revocations}?since=-1`, 'since');
 bad('since 1e2', 'GET', `${revocations}?since=1e2`, 'since');
 bad('since ""', 'GET', `${revocations}?since=`, 'since');
 bad('limit 0', 'GET', `${revocations}?since=0&limit=0`, 'limit');
+fails(404, 'a jti this broker never issued', 'POST', `${revocations}?jti=01JDX4Q3N8T7K9ZC5V2M6B1R0A`);
+fails(404, 'an issued jti beside one never issued', 'POST', `${revocations}?jti={issued}`, {
+  json: { jti: ['never-issued'] },
+});
+fails(404, 'un-revoking a jti never issued', 'DELETE', `${revocations}?jti=never-issued`);
+fails(404, 'a jti issued by another broker', 'POST', `${limited}/revocations?jti={issued}`);
 bad('limit 1001', 'GET', `${revocations}?since=0&limit=1001`, 'limit');
 
 // -- revocation sinks
@@ -746,8 +806,12 @@ function expectFailureEnvelope(response: ApiResponse) {
   }
 }
 
-async function send(server: TestServer, request: Request, bootstrapId: string): Promise<ApiResponse> {
-  const path = request.path.replace(BOOTSTRAP_ID, bootstrapId);
+async function send(
+  server: TestServer,
+  request: Request,
+  ids: { bootstrapId: string; issuedJti: string },
+): Promise<ApiResponse> {
+  const path = request.path.replace(BOOTSTRAP_ID, ids.bootstrapId).replace(ISSUED_JTI, ids.issuedJti);
   if (request.transport === undefined) return server.call(request.method, path, request);
   const bytes = new TextEncoder().encode(request.body);
   const half = Math.floor(bytes.length / 2);
@@ -806,6 +870,8 @@ async function apiState(server: TestServer) {
         revocations: await get(`${base}/revocations?per_page=100`),
         feed: await get(`${base}/revocations?since=0`),
         keys: await get(`${base}/publickeys`, null),
+        keySet: await get(`${base}/jwks.json`, null),
+        signingKeys: await get(`${base}/signing-keys`),
         sinks: await get(`${base}/revocation-sinks?per_page=100`),
       };
     }
@@ -816,6 +882,7 @@ async function apiState(server: TestServer) {
 describe('bad input on every route', () => {
   let server: TestServer;
   let bootstrapId: string;
+  let issuedJti: string;
   let apiBefore: unknown;
   let databaseBefore: ReturnType<typeof databaseState>;
 
@@ -823,11 +890,18 @@ describe('bad input on every route', () => {
     server = await startTestServer();
     await createBroker(server, 'home', 'sensors');
     await createBroker(server, 'home', 'limited', { expiration: 3600, algorithm: 'ES256' });
+    await createBroker(server, 'home', 'native', { expiration: 3600, claim_profile: 'emqx' });
     await createBroker(server, 'other', 'sensors');
-    const issued = await server.call('POST', credentials, { json: { clientid: ['d1', 'd2'] } });
+    const issued = await server.call('POST', credentials, {
+      json: { clientid: ['d1', 'd2', 'd3'], detail: true },
+    });
     expect(issued.status).toBe(200);
-    expect((await server.call('POST', `${revocations}?jti=revoked-1,revoked-2`)).status).toBe(200);
-    expect((await server.call('DELETE', `${revocations}?jti=revoked-2`)).status).toBe(200);
+    const [revoked1, revoked2, live] = issued.body.result.map(
+      (credential: { jti: string }) => credential.jti,
+    );
+    issuedJti = live;
+    expect((await server.call('POST', `${revocations}?jti=${revoked1},${revoked2}`)).status).toBe(200);
+    expect((await server.call('DELETE', `${revocations}?jti=${revoked2}`)).status).toBe(200);
     // Sinks made after the last change: nothing for them to deliver, so none of them changes either.
     for (const body of [
       { ...validSink, name: 'rabbit' },
@@ -845,7 +919,7 @@ describe('bad input on every route', () => {
 
     apiBefore = await apiState(server);
     databaseBefore = databaseState(server.dbPath);
-    expect(databaseBefore.issued_credentials!.count).toBe(2);
+    expect(databaseBefore.issued_credentials!.count).toBe(3);
     expect(databaseBefore.revocation_events!.count).toBe(3);
   });
   afterAll(() => server.destroy());
@@ -857,6 +931,7 @@ describe('bad input on every route', () => {
           .replace(/^\/client\/v4\/accounts\/[^/]+\/pubsub/, '/v1')
           .replace(/^\/v1\/namespaces\/[^/]+/, '/v1/namespaces/{ns}')
           .replace(/\/brokers\/[^/]+/, '/brokers/{b}')
+          .replace(/\/signing-keys\/(?!rotate$)[^/]+\/revoke$/, '/signing-keys/{kid}/revoke')
           .replace(/\/admin-keys\/.+/, '/admin-keys/{id}');
         return `${row.method} ${path}`;
       }),
@@ -878,6 +953,10 @@ describe('bad input on every route', () => {
       'GET /v1/namespaces/{ns}/brokers/{b}/revocations',
       'DELETE /v1/namespaces/{ns}/brokers/{b}/revocations',
       'GET /v1/namespaces/{ns}/brokers/{b}/publickeys',
+      'GET /v1/namespaces/{ns}/brokers/{b}/jwks.json',
+      'GET /v1/namespaces/{ns}/brokers/{b}/signing-keys',
+      'POST /v1/namespaces/{ns}/brokers/{b}/signing-keys/rotate',
+      'POST /v1/namespaces/{ns}/brokers/{b}/signing-keys/{kid}/revoke',
       'POST /v1/namespaces/{ns}/brokers/{b}/revocation-sinks',
       'GET /v1/namespaces/{ns}/brokers/{b}/revocation-sinks',
       'GET /v1/namespaces/{ns}/brokers/{b}/revocation-sinks/rabbit',
@@ -892,7 +971,7 @@ describe('bad input on every route', () => {
   });
 
   it.each(rows)('$method $path: $name -> $status', async (row) => {
-    const response = await send(server, row, bootstrapId);
+    const response = await send(server, row, { bootstrapId, issuedJti });
     expect({ status: response.status, body: response.body }).toMatchObject({ status: row.status });
     expectFailureEnvelope(response);
     if (row.status === 400) {
@@ -955,13 +1034,23 @@ const isAcl = (value: unknown) =>
 const isExpiration = (value: unknown) => isInteger(value, -1, MAX_EXPIRATION) && value !== 0;
 const distinct = (values: string[]) => new Set(values).size;
 
-const CREDENTIAL_FIELDS = ['number', 'type', 'clientid', 'topicAcl', 'pub', 'sub', 'expiration'] as const;
+const CREDENTIAL_FIELDS = [
+  'number',
+  'type',
+  'clientid',
+  'topicAcl',
+  'pub',
+  'sub',
+  'expiration',
+  'detail',
+] as const;
 
 /** Whether POST .../credentials must accept this body (broker without an expiration). */
 function credentialsBodyIsValid(body: unknown): boolean {
   if (!isObject(body) || !onlyKeys(body, CREDENTIAL_FIELDS)) return false;
-  const { number, type, clientid, topicAcl, pub = [], sub = [], expiration } = body;
+  const { number, type, clientid, topicAcl, pub = [], sub = [], expiration, detail } = body;
   if (number !== undefined && !isInteger(number, 1, 100)) return false;
+  if (detail !== undefined && typeof detail !== 'boolean') return false;
   if (type !== undefined && type !== 'TOKEN') return false;
   if (expiration !== undefined && !isExpiration(expiration)) return false;
   if (clientid !== undefined) {
@@ -991,6 +1080,7 @@ function credentialsQueryIsValid(pairs: Array<[string, string]>): boolean {
   };
   if (!single('number', (value) => decimal(value, 1, 100))) return false;
   if (!single('type', (value) => value === 'TOKEN')) return false;
+  if (!single('detail', (value) => value === 'true' || value === 'false')) return false;
   if (!single('expiration', (value) => decimal(value, -1, MAX_EXPIRATION) && Number(value) !== 0))
     return false;
   const clientid = values.get('clientid') ?? [];
@@ -1015,13 +1105,19 @@ const BROKER_FIELDS = [
   'default_topic_acl',
   'issuer',
   'audience',
+  'claim_profile',
 ] as const;
 
 /** Whether POST .../brokers must accept this body (or answer 409 for a name already taken). */
 function brokerBodyIsValid(body: unknown): boolean {
   if (!isObject(body) || !onlyKeys(body, BROKER_FIELDS)) return false;
   const { name, auth_type, algorithm, description, expiration, default_topic_acl, issuer, audience } = body;
+  const { claim_profile } = body;
+  // emqx and tbmq need ES256 (their default) and an expiration (max_lifetime is not generated here).
+  const native = claim_profile === 'emqx' || claim_profile === 'tbmq';
+  if (native && (algorithm === 'EdDSA' || typeof expiration !== 'number')) return false;
   return (
+    (claim_profile === undefined || claim_profile === 'standard' || native) &&
     typeof name === 'string' &&
     RESOURCE_NAME.test(name) &&
     (auth_type === undefined || auth_type === 'TOKEN') &&
@@ -1058,6 +1154,7 @@ const validCredentialsBody = fc
         type: fc.constant('TOKEN'),
         clientid: fc.uniqueArray(validClientId, { maxLength: 5 }),
         expiration: validExpiration,
+        detail: fc.boolean(),
       },
       { requiredKeys: [] },
     ),
@@ -1102,7 +1199,21 @@ const noise: fc.Arbitrary<unknown> = fc.oneof(
   noisyText,
   fc.integer({ min: -3, max: 105 }),
   fc.constantFrom(0, -0, -1, -2, 0.5, 1.5, 1e300, 2 ** 53, MAX_EXPIRATION, MAX_EXPIRATION + 1, null, true),
-  fc.constantFrom('', '#', '+', 'TOKEN', 'PASSWORD', 'EdDSA', 'RS256', '5', 'Home', 'a-', 'x'.repeat(257)),
+  fc.constantFrom(
+    '',
+    '#',
+    '+',
+    'TOKEN',
+    'PASSWORD',
+    'EdDSA',
+    'ES256',
+    'RS256',
+    '5',
+    'Home',
+    'a-',
+    'x'.repeat(257),
+  ),
+  fc.constantFrom('standard', 'emqx', 'tbmq', 'EMQX'),
   fc.array(noisyText, { maxLength: 4 }),
   fc.array(validClientId, { maxLength: 3 }),
   fc.array(validFilter, { minLength: 30, maxLength: 34 }),
@@ -1176,7 +1287,11 @@ describe('random input', () => {
         expect(response.status).toBe(valid ? 200 : 400);
         if (valid && isObject(sent)) {
           const ids = Array.isArray(sent.clientid) && sent.clientid.length > 0 ? sent.clientid : undefined;
-          const issued = Object.keys(response.body.result);
+          const result = response.body.result;
+          expect(Array.isArray(result)).toBe(sent.detail === true);
+          const issued = Array.isArray(result)
+            ? result.map((credential: { client_id: string }) => credential.client_id)
+            : Object.keys(result);
           if (ids) expect(issued.sort()).toEqual([...ids].sort());
           else expect(issued).toHaveLength(typeof sent.number === 'number' ? sent.number : 1);
         }
@@ -1208,6 +1323,7 @@ describe('random input', () => {
         default_topic_acl: validAcl,
         issuer: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }),
         audience: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }),
+        claim_profile: fc.constant('standard'),
       },
       { requiredKeys: ['name'] },
     );

@@ -66,13 +66,15 @@ async function clockedServer(env: Record<string, string> = {}) {
         return false;
       }
     },
+    /** By the time each began signing; the next key, which has not, last. */
     signingKeys(broker: string) {
       const db = new Database(server.dbPath, { readonly: true });
       try {
         return db
           .prepare(
             `select kid, created_at, retired_at, remove_after from signing_keys
-             where broker_id = (select id from brokers where name = ?) order by created_at`,
+             where broker_id = (select id from brokers where name = ?)
+             order by activated_at is null, activated_at`,
           )
           .all(broker) as Array<{
           kid: string;
@@ -99,7 +101,7 @@ describe('key rotation', () => {
 
   it('rotates a key older than key_rotation_period; old and new tokens both verify until the old expire', async () => {
     const start = t.seconds();
-    const [first] = (await t.jwks('rotating')).keys;
+    const [first, published] = t.signingKeys('rotating');
 
     t.advance(DAY - HOUR / 2);
     const before = await t.issue('rotating');
@@ -112,20 +114,20 @@ describe('key rotation', () => {
     expect(await t.run()).toMatchObject({ keys_rotated: 1, keys_removed: 0 });
     const rotatedAt = t.clock.now;
     const keys = (await t.jwks('rotating')).keys;
-    expect(keys.map((key) => key.kid)).toEqual(expect.arrayContaining([first!.kid]));
-    expect(keys).toHaveLength(2);
-    expect((await t.jwks('fixed')).keys).toHaveLength(1);
+    // The retired key, the one published a day ago that signs now, and a new next key.
+    expect(keys.map((key) => key.kid)).toEqual(expect.arrayContaining([first!.kid, published!.kid]));
+    expect(keys).toHaveLength(3);
+    expect((await t.jwks('fixed')).keys).toHaveLength(2);
 
     const after = await t.issue('rotating');
     const newKid = decodeProtectedHeader(after).kid;
-    expect(newKid).not.toBe(first!.kid);
-    expect(keys.map((key) => key.kid)).toContain(newKid);
+    expect(newKid).toBe(published!.kid);
     expect(await t.verifies('rotating', before)).toBe(true);
     expect(await t.verifies('rotating', after)).toBe(true);
 
     // The old key: retired now, published until the broker's expiration after retirement (which outlasts
     // every token it signed: they were issued before), plus a minute of grace.
-    const [old, current] = t.signingKeys('rotating');
+    const [old, current, next] = t.signingKeys('rotating');
     expect(old).toMatchObject({
       kid: first!.kid,
       retired_at: rotatedAt,
@@ -133,10 +135,11 @@ describe('key rotation', () => {
     });
     expect(current).toMatchObject({
       kid: newKid,
-      created_at: rotatedAt,
+      created_at: start * 1000,
       retired_at: null,
       remove_after: null,
     });
+    expect(next).toMatchObject({ created_at: rotatedAt, retired_at: null, remove_after: null });
 
     // Idempotent: the same moment again changes nothing.
     expect(await t.run()).toEqual(ZERO);
@@ -162,11 +165,11 @@ describe('key rotation', () => {
     t.advance(70);
     expect(decodeJwt(before).exp).toBeLessThan(t.seconds());
     expect(await t.run()).toMatchObject({ keys_removed: 0 });
-    expect((await t.jwks('rotating')).keys).toHaveLength(2);
+    expect((await t.jwks('rotating')).keys).toHaveLength(3);
 
     t.advance(HOUR / 2 + 1);
     expect(await t.run()).toMatchObject({ keys_removed: 1 });
-    expect((await t.jwks('rotating')).keys.map((key) => key.kid)).toEqual([newKid]);
+    expect((await t.jwks('rotating')).keys.map((key) => key.kid)).toEqual([next!.kid, newKid]);
     expect(await t.verifies('rotating', before)).toBe(false);
     const latest = await t.issue('rotating');
     expect(decodeProtectedHeader(latest).kid).toBe(newKid);
@@ -178,7 +181,7 @@ describe('key rotation', () => {
   it('keeps a retired key while a recorded token it signed lives; tokens without exp get the overlap', async () => {
     await createBroker(t.server, 'home', 'open-ended', { key_rotation_period: HOUR });
     await createBroker(t.server, 'home', 'bare', { key_rotation_period: HOUR });
-    const [firstOpenEnded] = (await t.jwks('open-ended')).keys;
+    const [firstOpenEnded] = t.signingKeys('open-ended');
     const withExp = await t.issue('open-ended', { expiration: 3 * HOUR });
     const withoutExp = await t.issue('open-ended');
     const bare = await t.issue('bare');
@@ -214,17 +217,20 @@ describe('pruning', () => {
     t = await clockedServer();
     await createBroker(t.server, 'home', 'short', { expiration: 60 });
     await createBroker(t.server, 'home', 'long', { expiration: DAY });
+    await createBroker(t.server, 'home', 'forever');
   });
   afterAll(() => t.server.destroy());
 
   it('prunes revocations, records and feed events of expired tokens only, once', async () => {
     const short = await Promise.all([t.issue('short'), t.issue('short'), t.issue('short')]);
     const long = await t.issue('long');
+    const forever = await t.issue('forever');
     const [a, b] = short.map((token) => decodeJwt(token).jti!);
     const revoke = (broker: string, jtis: string) =>
       t.server.call('POST', `/v1/namespaces/home/brokers/${broker}/revocations?jti=${jtis}`);
-    expect((await revoke('short', `${a},${b},never-issued`)).status).toBe(200);
+    expect((await revoke('short', `${a},${b}`)).status).toBe(200);
     expect((await revoke('long', decodeJwt(long).jti!)).status).toBe(200);
+    expect((await revoke('forever', decodeJwt(forever).jti!)).status).toBe(200);
     expect(
       (await t.server.call('DELETE', `/v1/namespaces/home/brokers/short/revocations?jti=${b}`)).status,
     ).toBe(200);
@@ -248,15 +254,17 @@ describe('pruning', () => {
     expect(await t.run()).toEqual(ZERO);
 
     const list = await t.server.call('GET', '/v1/namespaces/home/brokers/short/revocations');
-    expect(list.body.result.map((entry: { jti: string }) => entry.jti)).toEqual(['never-issued']);
+    expect(list.body.result).toEqual([]);
     const feed = await t.server.call('GET', '/v1/namespaces/home/brokers/short/revocations?since=0');
-    // Left: the revocation of a jti never issued (no exp known) and the un-revoke (it carries no exp).
-    expect(feed.body.result.changes).toEqual([
-      { jti: 'never-issued', revoked: true, exp: null },
-      { jti: b, revoked: false, exp: null },
-    ]);
+    // Left: the un-revoke (it carries no exp).
+    expect(feed.body.result.changes).toEqual([{ jti: b, revoked: false, exp: null }]);
     const longList = await t.server.call('GET', '/v1/namespaces/home/brokers/long/revocations');
     expect(longList.body.result).toHaveLength(1);
+    // A token without exp: its revocation and record are kept.
+    const foreverList = await t.server.call('GET', '/v1/namespaces/home/brokers/forever/revocations');
+    expect(foreverList.body.result).toEqual([
+      expect.objectContaining({ jti: decodeJwt(forever).jti, expires_on: null }),
+    ]);
   });
 });
 

@@ -17,7 +17,9 @@ describe('persistence', () => {
         '/v1/namespaces/home/brokers/sensors/credentials?clientid=lamp',
       );
       const token = issued.body.result.lamp as string;
-      await server.call('POST', '/v1/namespaces/home/brokers/sensors/revocations?jti=gone');
+      const gone = await server.call('GET', '/v1/namespaces/home/brokers/sensors/credentials?detail=true');
+      const goneJti: string = gone.body.result[0].jti;
+      await server.call('POST', `/v1/namespaces/home/brokers/sensors/revocations?jti=${goneJti}`);
 
       await server.restart();
 
@@ -26,7 +28,7 @@ describe('persistence', () => {
       });
       await jwtVerify(token, createLocalJWKSet(keys.body.result), { audience: 'sensors.home' });
       const revocations = await server.call('GET', '/v1/namespaces/home/brokers/sensors/revocations');
-      expect(revocations.body.result.map((entry: { jti: string }) => entry.jti)).toEqual(['gone']);
+      expect(revocations.body.result.map((entry: { jti: string }) => entry.jti)).toEqual([goneJti]);
       const again = await server.call('GET', '/v1/namespaces/home/brokers/sensors/credentials?clientid=lamp');
       expect(again.status).toBe(200);
       await jwtVerify(again.body.result.lamp, createLocalJWKSet(keys.body.result));

@@ -80,7 +80,14 @@ describe('revocation sinks', () => {
     expect(supplied.body.result).not.toHaveProperty('secret');
     expect(supplied.body.result).toMatchObject({
       kind: 'webhook',
-      events: ['credentials.issued', 'credentials.revoked', 'credentials.unrevoked', 'signing_key.rotated'],
+      events: [
+        'credentials.issued',
+        'credentials.revoked',
+        'credentials.unrevoked',
+        'signing_key.rotated',
+        'signing_key.revoked',
+        'signing_key.published',
+      ],
       secret_hint: WEBHOOK_SECRET.slice(-4),
     });
     const generated = await server.call('POST', sinks, {

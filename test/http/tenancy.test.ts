@@ -133,15 +133,18 @@ describe('a key scoped to one namespace', () => {
     ).toBe(200);
     const issued = await server.call('POST', `${ns}/brokers/one/credentials`, {
       token: alphaKey,
-      json: { clientid: ['alpha-device'] },
+      json: { clientid: ['alpha-device'], detail: true },
     });
     expect(issued.status).toBe(200);
-    expect(Object.keys(issued.body.result)).toEqual(['alpha-device']);
+    expect(issued.body.result.map((credential: { client_id: string }) => credential.client_id)).toEqual([
+      'alpha-device',
+    ]);
+    const jti = issued.body.result[0].jti;
     expect(
-      (await server.call('POST', `${ns}/brokers/one/revocations?jti=x1`, { token: alphaKey })).status,
+      (await server.call('POST', `${ns}/brokers/one/revocations?jti=${jti}`, { token: alphaKey })).status,
     ).toBe(200);
     expect(
-      (await server.call('DELETE', `${ns}/brokers/one/revocations?jti=x1`, { token: alphaKey })).status,
+      (await server.call('DELETE', `${ns}/brokers/one/revocations?jti=${jti}`, { token: alphaKey })).status,
     ).toBe(200);
     expect((await server.call('DELETE', `${ns}/brokers/extra`, { token: alphaKey })).status).toBe(200);
   });

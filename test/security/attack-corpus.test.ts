@@ -55,10 +55,12 @@ async function issue(path: string, clientId: string, expiration = 3600): Promise
   return response.body.result[clientId];
 }
 
+/** The published key that signs now (the set also holds the next key, published ahead). */
 async function publishedKey(path: string): Promise<JWK & { kid: string; x: string }> {
   const response = await server.call('GET', `${path}/publickeys`, { token: null });
-  expect(response.body.result.keys).toHaveLength(1);
-  return response.body.result.keys[0];
+  const listed = await server.call('GET', `${path}/signing-keys`);
+  const current = listed.body.result.find((key: { state: string }) => key.state === 'current').kid;
+  return response.body.result.keys.find((key: { kid: string }) => key.kid === current);
 }
 
 /** The broker's private key, as only gatepass (or an insider with the database and the KEK) holds it. */

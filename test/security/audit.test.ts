@@ -100,20 +100,29 @@ describe('what is recorded', () => {
       expect(JSON.stringify(event)).not.toContain(token.split('.')[2]);
   });
 
-  it('revoking and un-revoking: the jtis', async () => {
+  it('revoking and un-revoking: the jtis, and the descendants revoked with them', async () => {
+    const issued = await server.call('POST', `${home}/credentials`, {
+      json: { clientid: ['a1', 'a2'], detail: true },
+    });
+    const [a1, a2] = (issued.body.result as Array<{ jti: string; token: string }>).map((c) => c.jti);
+    const refreshed = await server.call('POST', `${home}/credentials/refresh`, {
+      token: null,
+      json: { token: issued.body.result[1].token },
+    });
+    const child = decodeJwt(refreshed.body.result.a2).jti;
     nowMs = T0 + 2_000;
-    expect((await server.call('POST', `${home}/revocations?jti=a1,a2`)).status).toBe(200);
+    expect((await server.call('POST', `${home}/revocations?jti=${a1},${a2}`)).status).toBe(200);
     nowMs = T0 + 3_000;
-    expect((await server.call('DELETE', `${home}/revocations?jti=a2`)).status).toBe(200);
+    expect((await server.call('DELETE', `${home}/revocations?jti=${a2}`)).status).toBe(200);
     expect(await latest('revocations.revoke')).toMatchObject({
       actor: bootstrapId,
       at: new Date(T0 + 2_000).toISOString(),
-      details: { jtis: ['a1', 'a2'] },
+      details: { jtis: [a1, a2], descendants: [child] },
     });
     expect(await latest('revocations.unrevoke')).toMatchObject({
       actor: bootstrapId,
       at: new Date(T0 + 3_000).toISOString(),
-      details: { jtis: ['a2'] },
+      details: { jtis: [a2], descendants: [child] },
     });
   });
 
@@ -173,20 +182,26 @@ describe('what is recorded', () => {
   });
 
   it('rotating a signing key: by the admin key that ran the job, old and new kid', async () => {
-    const before = await server.call('GET', `${home}/publickeys`, { token: null });
+    const listed = async () =>
+      (await server.call('GET', `${home}/signing-keys`)).body.result as Array<{ kid: string; state: string }>;
+    const kidIn = (keys: Array<{ kid: string; state: string }>, state: string) =>
+      keys.find((key) => key.state === state)!.kid;
+    const before = await listed();
     nowMs = T0 + 2 * 3600 * 1000;
     const run = await server.call('POST', '/v1/maintenance/run');
     expect(run.body.result.keys_rotated).toBe(1);
-    const after = await server.call('GET', `${home}/publickeys`, { token: null });
-    const newKid = after.body.result.keys.find(
-      (key: { kid: string }) => key.kid !== before.body.result.keys[0].kid,
-    ).kid;
+    const after = await listed();
     expect(await latest('signing_key.rotate')).toMatchObject({
       actor: bootstrapId,
       namespace: 'home',
       broker: 'sensors',
-      details: { retired_kid: before.body.result.keys[0].kid, kid: newKid },
+      details: {
+        retired_kid: kidIn(before, 'current'),
+        kid: kidIn(before, 'next'),
+        next_kid: kidIn(after, 'next'),
+      },
     });
+    expect(kidIn(after, 'current')).toBe(kidIn(before, 'next'));
     // A second run at once rotates nothing and records nothing.
     const again = await server.call('POST', '/v1/maintenance/run');
     expect(again.body.result.keys_rotated).toBe(0);
@@ -344,9 +359,14 @@ describe('configuration changes', () => {
     expect((await server.call('GET', '/v1/namespaces', { token: key.key })).status).toBe(401);
   });
 
-  it('brokers: created with their settings and first kid, updated with old and new values, deleted', async () => {
+  it('brokers: created with their settings and first two kids, updated with old and new values, deleted', async () => {
     const created = await ok('POST', '/v1/namespaces/home/brokers', { name: 'audited', expiration: 600 });
-    const [firstKey] = (await ok('GET', '/v1/namespaces/home/brokers/audited/publickeys')).keys;
+    const keys = (await ok('GET', '/v1/namespaces/home/brokers/audited/signing-keys')) as Array<{
+      kid: string;
+      state: string;
+    }>;
+    const kidIn = (state: string) => keys.find((key) => key.state === state)!.kid;
+    expect(keys.map((key) => key.state).sort()).toEqual(['current', 'next']);
     expect(await latest('broker.create')).toMatchObject({
       actor: bootstrapId,
       namespace: 'home',
@@ -360,7 +380,10 @@ describe('configuration changes', () => {
         default_topic_acl: '#',
         key_rotation_period: null,
         max_lifetime: null,
-        kid: firstKey.kid,
+        max_client_id_length: 128,
+        claim_profile: 'standard',
+        kid: kidIn('current'),
+        next_kid: kidIn('next'),
       },
     });
     await ok('PATCH', '/v1/namespaces/home/brokers/audited', {
@@ -373,6 +396,29 @@ describe('configuration changes', () => {
     });
     await ok('DELETE', '/v1/namespaces/home/brokers/audited');
     expect(await latest('broker.delete')).toMatchObject({ broker: 'audited', details: { id: created.id } });
+  });
+
+  it('brokers: a claim profile change is audited with its old and new value; a refused one is not', async () => {
+    await ok('POST', '/v1/namespaces/home/brokers', { name: 'native', algorithm: 'ES256', expiration: 600 });
+    await ok('PATCH', '/v1/namespaces/home/brokers/native', {
+      claim_profile: 'emqx',
+      max_client_id_length: 64,
+    });
+    expect((await latest('broker.update')).details).toEqual({
+      changes: {
+        claim_profile: { old: 'standard', new: 'emqx' },
+        max_client_id_length: { old: 128, new: 64 },
+      },
+    });
+    const updates = await count('?action=broker.update');
+    // An emqx token needs an expiration: removing it is refused, and nothing is written.
+    const refused = await server.call('PATCH', '/v1/namespaces/home/brokers/native', {
+      json: { expiration: null },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors[0]).toMatchObject({ error: 'invalid_input' });
+    expect(await count('?action=broker.update')).toBe(updates);
+    expect(await ok('GET', '/v1/namespaces/home/brokers/native')).toMatchObject({ expiration: 600 });
   });
 
   it('identity sources: created, updated with the old and new URL, deleted; never a secret', async () => {
@@ -480,8 +526,8 @@ describe('the scheduler', () => {
       const db = new Database(scheduled.dbPath, { readonly: true });
       const current = db
         .prepare(
-          `select kid from signing_keys where retired_at is null and broker_id =
-             (select b.id from brokers b join namespaces n on n.id = b.namespace_id where n.name = 'home')`,
+          `select kid from signing_keys where activated_at is not null and retired_at is null and broker_id =
+             (select b.id from brokers b join namespaces n on n.id = b.namespace_id where n.name = 'home' and b.name = 'sensors')`,
         )
         .get() as { kid: string };
       db.close();

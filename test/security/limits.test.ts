@@ -1,6 +1,6 @@
-// Limits: per-admin-key rates for issuing and revoking (429 + Retry-After), a cap on each broker's revocation
-// list (409 revocation_limit), the body size limit (413), a deadline per request (503 timeout), and no
-// credential longer than brokers accept. Through the real server on loopback, the clock frozen.
+// Limits: per-admin-key rates for issuing and revoking, refresh rates per credential and per client id
+// (429 + Retry-After), a cap on each broker's revocation list (409 revocation_limit), the body size limit
+// (413), a deadline per request (503 timeout), and no credential longer than brokers accept. Through the real server on loopback, the clock frozen.
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: an ACL template spells ${sub}
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,7 @@ describe('configuration', () => {
     expect(parsed.ok && parsed.config).toMatchObject({
       GATEPASS_RATE_ISSUE_PER_MINUTE: 6000,
       GATEPASS_RATE_REVOKE_PER_MINUTE: 6000,
+      GATEPASS_RATE_REFRESH_PER_MINUTE: 60,
       GATEPASS_MAX_REVOCATIONS_PER_BROKER: 1_000_000,
       GATEPASS_REQUEST_TIMEOUT_MS: 30_000,
     });
@@ -89,6 +90,8 @@ describe('rate limits per admin key', () => {
   let nowMs = Date.UTC(2031, 0, 1);
   let secondKey: string;
   let exchangeKey: string;
+  /** Jtis of credentials issued with the second key, to revoke (unknown jtis are refused). */
+  let jti: Record<'a' | 'b' | 'c' | 'd', string>;
 
   beforeAll(async () => {
     server = await startTestServer({
@@ -100,6 +103,11 @@ describe('rate limits per admin key', () => {
     exchangeKey = (
       await server.call('POST', '/v1/admin-keys', { json: { name: 'exchanger', permission: 'exchange' } })
     ).body.result.key;
+    const issued = await server.call('GET', `${broker}/credentials?number=4&detail=true`, {
+      token: secondKey,
+    });
+    const [a, b, c, d] = (issued.body.result as Array<{ jti: string }>).map((credential) => credential.jti);
+    jti = { a: a!, b: b!, c: c!, d: d! };
   });
   afterAll(() => server.destroy());
 
@@ -130,7 +138,7 @@ describe('rate limits per admin key', () => {
     expect((await server.call('GET', `${broker}/credentials`, { token: secondKey })).status).toBe(200);
     expect((await server.call('GET', `${broker}/revocations`)).status).toBe(200);
     expect((await server.call('GET', broker)).status).toBe(200);
-    expect((await server.call('POST', `${broker}/revocations?jti=a`)).status).toBe(200);
+    expect((await server.call('POST', `${broker}/revocations?jti=${jti.a}`)).status).toBe(200);
     // The refresh has no admin key to count against.
     const refresh = await server.call('POST', `${broker}/credentials/refresh`, {
       token: null,
@@ -156,36 +164,127 @@ describe('rate limits per admin key', () => {
 
   it('revoking and un-revoking share the revoke bucket', async () => {
     // One revoke was spent above.
-    expect((await server.call('DELETE', `${broker}/revocations?jti=a`)).status).toBe(200);
-    expect((await server.call('POST', `${broker}/revocations`, { json: { jti: ['b'] } })).status).toBe(200);
-    const limited = await server.call('POST', `${broker}/revocations?jti=c`);
+    expect((await server.call('DELETE', `${broker}/revocations?jti=${jti.a}`)).status).toBe(200);
+    expect((await server.call('POST', `${broker}/revocations`, { json: { jti: [jti.b] } })).status).toBe(200);
+    const limited = await server.call('POST', `${broker}/revocations?jti=${jti.c}`);
     expectFailure(limited, 429, 'rate_limited', 10429);
     // 3 a minute: a token every 20 s, part of one refilled while the clock moved on above.
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(20);
-    expectFailure(await server.call('DELETE', `${broker}/revocations?jti=b`), 429, 'rate_limited', 10429);
+    expectFailure(
+      await server.call('DELETE', `${broker}/revocations?jti=${jti.b}`),
+      429,
+      'rate_limited',
+      10429,
+    );
     const list = await server.call('GET', `${broker}/revocations`);
-    expect(list.body.result.map((entry: { jti: string }) => entry.jti)).toEqual(['b']);
+    expect(list.body.result.map((entry: { jti: string }) => entry.jti)).toEqual([jti.b]);
   });
 
   it('the Cloudflare prefix shares the buckets', async () => {
     const cf = '/client/v4/accounts/acc/pubsub/namespaces/home/brokers/sensors';
-    expect((await server.call('POST', `${cf}/revocations?jti=d`)).status).toBe(429);
+    expect((await server.call('POST', `${cf}/revocations?jti=${jti.d}`)).status).toBe(429);
+  });
+});
+
+describe('refresh rate limits, per presented credential and per client id', () => {
+  let server: TestServer;
+  let nowMs = Date.UTC(2031, 0, 1);
+
+  beforeAll(async () => {
+    server = await startTestServer({
+      clock: () => nowMs,
+      env: { GATEPASS_RATE_REFRESH_PER_MINUTE: '30', GATEPASS_CRON_INTERVAL: '0' },
+    });
+    await createBroker(server, 'home', 'sensors', { expiration: 3600 });
+  });
+  afterAll(() => server.destroy());
+
+  async function issue(clientId: string): Promise<string> {
+    const response = await server.call('POST', `${broker}/credentials`, { json: { clientid: [clientId] } });
+    expect(response.status).toBe(200);
+    return response.body.result[clientId];
+  }
+  const refresh = (token: string) =>
+    server.call('POST', `${broker}/credentials/refresh`, { token: null, json: { token } });
+
+  it('60 refreshes of one token under a 30/minute limit: 30 succeed, the rest are 429 and mint nothing', async () => {
+    const token = await issue('dev-1');
+    const issued = rows(server, 'issued_credentials');
+    const responses = [];
+    for (let i = 0; i < 60; i++) responses.push(await refresh(token));
+    expect(responses.filter((response) => response.status === 200)).toHaveLength(30);
+    expect(responses.slice(30).map((response) => response.status)).toEqual(Array(30).fill(429));
+    const limited = responses.at(-1)!;
+    expectFailure(limited, 429, 'rate_limited', 10429);
+    // 30 a minute: one every 2 seconds.
+    expect(limited.headers.get('retry-after')).toBe('2');
+    expect(JSON.stringify(limited.body)).not.toContain(token.split('.')[1]);
+    expect(rows(server, 'issued_credentials')).toBe(issued + 30);
+    expect(server.logs.at(-1)).toMatchObject({ status: 429, refusal: 'rate_limited' });
+
+    nowMs += 2_000;
+    expect((await refresh(token)).status).toBe(200);
+    expect((await refresh(token)).status).toBe(429);
+  });
+
+  it('refreshing each new credential in turn is held back by the client id’s bucket', async () => {
+    let token = await issue('dev-2');
+    for (let i = 0; i < 30; i++) {
+      const response = await refresh(token);
+      expect(response.status).toBe(200);
+      token = response.body.result['dev-2'];
+    }
+    expectFailure(await refresh(token), 429, 'rate_limited', 10429);
+    // Another client of the broker is not held back, nor is a refused token counted against anyone.
+    expect((await refresh(await issue('dev-3'))).status).toBe(200);
+    expect((await refresh('a.b.c')).status).toBe(401);
+  });
+
+  it('0 turns it off', async () => {
+    const off = await startTestServer({ env: { GATEPASS_RATE_REFRESH_PER_MINUTE: '0' } });
+    try {
+      await createBroker(off, 'home', 'sensors');
+      const issued = await off.call('POST', `${broker}/credentials`, { json: { clientid: ['dev'] } });
+      const statuses = new Set<number>();
+      for (let i = 0; i < 70; i++) {
+        const response = await off.call('POST', `${broker}/credentials/refresh`, {
+          token: null,
+          json: { token: issued.body.result.dev },
+        });
+        statuses.add(response.status);
+      }
+      expect([...statuses]).toEqual([200]);
+    } finally {
+      await off.destroy();
+    }
   });
 });
 
 describe('a cap on each broker’s revocation list, and on credential size', () => {
   let server: TestServer;
 
+  const other = '/v1/namespaces/home/brokers/other';
+  /** Per broker path: client id j1..j6 -> the jti of its credential (unknown jtis are refused). */
+  const jtis = new Map<string, Map<string, string>>();
+
   beforeAll(async () => {
     server = await startTestServer({ env: { GATEPASS_MAX_REVOCATIONS_PER_BROKER: '5' } });
     await createBroker(server, 'home', 'sensors');
     await createBroker(server, 'home', 'other');
+    for (const path of [broker, other]) {
+      const issued = await server.call('POST', `${path}/credentials`, {
+        json: { clientid: ['j1', 'j2', 'j3', 'j4', 'j5', 'j6'], detail: true },
+      });
+      const credentials = issued.body.result as Array<{ client_id: string; jti: string }>;
+      jtis.set(path, new Map(credentials.map((credential) => [credential.client_id, credential.jti])));
+    }
   });
   afterAll(() => server.destroy());
 
-  const revoke = (jtis: string[], path = broker) =>
-    server.call('POST', `${path}/revocations`, { json: { jti: jtis } });
+  const jtiOf = (clientId: string, path = broker) => jtis.get(path)!.get(clientId)!;
+  const revoke = (clientIds: string[], path = broker) =>
+    server.call('POST', `${path}/revocations`, { json: { jti: clientIds.map((id) => jtiOf(id, path)) } });
 
   it('revokes up to the cap, then refuses with 409 revocation_limit and writes nothing', async () => {
     expect((await revoke(['j1', 'j2', 'j3'])).status).toBe(200);
@@ -224,11 +323,28 @@ describe('a cap on each broker’s revocation list, and on credential size', () 
   });
 
   it('frees room on un-revoke, and holds per broker', async () => {
-    expect((await server.call('DELETE', `${broker}/revocations?jti=j1`)).status).toBe(200);
+    expect((await server.call('DELETE', `${broker}/revocations?jti=${jtiOf('j1')}`)).status).toBe(200);
     expect((await revoke(['j6'])).status).toBe(200);
-    expect((await revoke(['j1', 'j2', 'j3', 'j4', 'j5'], '/v1/namespaces/home/brokers/other')).status).toBe(
-      200,
-    );
+    expect((await revoke(['j1', 'j2', 'j3', 'j4', 'j5'], other)).status).toBe(200);
+  });
+
+  it('revokes a credential’s refreshed descendants even past the cap: they are never left valid', async () => {
+    await createBroker(server, 'home', 'lineage', { expiration: 600 });
+    const lineage = '/v1/namespaces/home/brokers/lineage';
+    const issued = await server.call('POST', `${lineage}/credentials`, {
+      json: { clientid: ['root', 'x1', 'x2', 'x3', 'x4', 'x5'], detail: true },
+    });
+    const [root, ...others] = issued.body.result as Array<{ token: string; jti: string }>;
+    const refresh = () =>
+      server.call('POST', `${lineage}/credentials/refresh`, { token: null, json: { token: root!.token } });
+    for (let i = 0; i < 3; i++) expect((await refresh()).status).toBe(200);
+    const revokeIn = (list: string[]) =>
+      server.call('POST', `${lineage}/revocations`, { json: { jti: list } });
+    expect((await revokeIn(others.slice(0, 4).map((credential) => credential.jti))).status).toBe(200);
+    // 4 held + 1 named fits the cap of 5; its 3 descendants come with it.
+    expect((await revokeIn([root!.jti])).status).toBe(200);
+    expect((await server.call('GET', `${lineage}/revocations`)).body.result).toHaveLength(8);
+    expectFailure(await revokeIn([others[4]!.jti]), 409, 'revocation_limit', 10490);
   });
 });
 

@@ -80,7 +80,7 @@ beforeAll(async () => {
   });
   await feed.start();
   verifier = createVerifier({
-    keys: `${gatepass.url}${BASE}/publickeys`,
+    keys: `${gatepass.url}${BASE}/jwks.json`,
     issuer: 'gatepass',
     audience: `${BROKER}.${NS}`,
     algorithms: ['EdDSA', 'ES256'],

@@ -1,5 +1,7 @@
 // /namespaces/{namespace}/brokers: create, list, describe, update, delete; and the public keys.
 import { createRoute, z } from '@hono/zod-openapi';
+import { etag } from 'hono/etag';
+import { KEY_SET_MAX_AGE_SECONDS } from '../../core/signing-keys.js';
 import type { Api } from '../context.js';
 import { success } from '../envelope.js';
 import {
@@ -16,6 +18,14 @@ import { adminErrors, adminSecurity, errorResponses, jsonBody, jsonResponse, wri
 
 const tags = ['Brokers'];
 
+const keySetHeaders = {
+  'Cache-Control': {
+    schema: { type: 'string' as const },
+    description: `public, max-age=${KEY_SET_MAX_AGE_SECONDS}`,
+  },
+  ETag: { schema: { type: 'string' as const }, description: 'Changes whenever the key set does' },
+};
+
 type BrokerWire = z.infer<typeof BrokerUpdate>;
 
 function toSettings({
@@ -23,10 +33,12 @@ function toSettings({
   key_rotation_period,
   max_lifetime,
   max_client_id_length,
+  claim_profile,
   ...rest
 }: BrokerWire) {
   return {
     ...rest,
+    ...(claim_profile === undefined ? {} : { claimProfile: claim_profile }),
     ...(max_client_id_length === undefined ? {} : { maxClientIdLength: max_client_id_length }),
     ...(default_topic_acl === undefined ? {} : { defaultTopicAcl: default_topic_acl }),
     ...(key_rotation_period === undefined ? {} : { keyRotationPeriod: key_rotation_period }),
@@ -135,8 +147,42 @@ export function registerBrokerRoutes(api: Api) {
   );
 }
 
+const keySetPath = '/namespaces/{namespace}/brokers/{broker}/jwks.json';
+
 /** Public: brokers and verifiers fetch the keys without an admin key. */
 export function registerPublicKeyRoutes(api: Api) {
+  // Before the route, so that it sees the response: ETag from the body, 304 for a matching If-None-Match.
+  api.use(keySetPath.replace(/\{(\w+)\}/g, ':$1'), etag());
+  api.openapi(
+    createRoute({
+      method: 'get',
+      path: keySetPath,
+      tags,
+      summary:
+        'The broker’s key set as a plain JWK Set (RFC 7517), for JWT libraries and brokers (no admin key needed)',
+      description:
+        'The keys a verifier must trust: the next key (published before it signs), the current one, and retired ones ' +
+        'whose tokens may still be valid; never a revoked key. No envelope: what `jose.createRemoteJWKSet`, EMQX and TBMQ ' +
+        `read. Cacheable for ${KEY_SET_MAX_AGE_SECONDS} s; the ETag answers a matching If-None-Match with 304.`,
+      request: { params: BrokerParams },
+      responses: {
+        200: {
+          description: 'JSON Web Key Set',
+          headers: keySetHeaders,
+          content: { 'application/json': { schema: JsonWebKeySet } },
+        },
+        304: { description: 'Not modified: the If-None-Match ETag is current', headers: keySetHeaders },
+        ...errorResponses(400, 404),
+      },
+    }),
+    async (c) => {
+      const { namespace, broker } = c.req.valid('param');
+      const keys = await c.var.services.brokers.publicKeys(namespace, broker);
+      c.header('Cache-Control', `public, max-age=${KEY_SET_MAX_AGE_SECONDS}`);
+      return c.json(keys, 200);
+    },
+  );
+
   api.openapi(
     createRoute({
       method: 'get',

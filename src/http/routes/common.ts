@@ -6,7 +6,7 @@ const errorDescriptions = {
   400: 'Invalid input: `errors[].field` names the field and `message` the reason',
   401: 'Missing or unknown admin key',
   403: 'The admin key may not do this (read-only, or scoped to one namespace)',
-  404: 'Not found (also for resources outside the admin key’s namespace)',
+  404: 'Not found (also for resources outside the admin key’s namespace; for jtis, `field` is `jti` and the message names the unknown ones)',
   409: 'Conflict: the name is taken, or the change would lock operators out',
   413: 'Request body too large',
   415: 'The request body must be application/json',

@@ -1,5 +1,5 @@
-// /maintenance/run: the scheduled job on demand (key rotation, retired-key removal, sink delivery, pruning,
-// audit retention).
+// /maintenance/run: the scheduled job on demand (key rotation, next keys, retired-key removal, sink delivery,
+// pruning, audit retention).
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Api } from '../context.js';
 import { success } from '../envelope.js';
@@ -9,7 +9,9 @@ const count = (description: string) => z.number().int().nonnegative().openapi({ 
 
 export const MaintenanceResult = z
   .object({
-    keys_rotated: count('Brokers whose signing key was older than their key_rotation_period'),
+    keys_rotated: count(
+      'Brokers whose signing key was older than their key_rotation_period, and whose next key had been published long enough',
+    ),
     keys_removed: count('Retired keys taken out of the JWKS: every token they signed has expired'),
     revocations_pruned: count('Revocations of expired tokens'),
     credentials_pruned: count('Issued-credential records of expired tokens'),

@@ -4,6 +4,7 @@ import { ServiceError } from '../../core/errors.js';
 import type { RefreshRefusal } from '../../service/refresh.js';
 import type { Api } from '../context.js';
 import { success } from '../envelope.js';
+import { renderRateLimited } from '../limits.js';
 import { BrokerParams, Credentials, ErrorEnvelope } from '../schemas.js';
 import { errorResponses, jsonBody, jsonResponse } from './common.js';
 
@@ -56,6 +57,10 @@ const route = createRoute({
     403: errorEnvelope(
       'error `lifetime_exceeded`: the credential reached the broker’s max_lifetime; get a new one',
     ),
+    429: errorEnvelope(
+      'error `rate_limited`: this credential, or this client id, was refreshed more than ' +
+        'GATEPASS_RATE_REFRESH_PER_MINUTE times in the last minute; retry after the `Retry-After` seconds',
+    ),
   },
 });
 
@@ -101,6 +106,14 @@ export function registerRefreshRoutes(api: Api) {
     const result = await c.var.services.refresh.refresh(namespace, broker, { token, revokeOld: revoke_old });
     if (!result.ok) {
       c.set('refusal', result.reason);
+      if (result.reason === 'rate_limited') {
+        return renderRateLimited(
+          c,
+          result.retryAfterMs,
+          `a credential and a client id may be refreshed at most ${result.perMinute} times a minute; ` +
+            'retry after the Retry-After seconds',
+        );
+      }
       throw refusalError(result.reason);
     }
     return c.json(success({ [result.clientId]: result.token }), 200);

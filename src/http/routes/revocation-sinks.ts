@@ -24,8 +24,8 @@ const description =
   'credential’s client connections through RabbitMQ’s management API (`DELETE /api/connections/username/{client ' +
   'id}`); `emqx` kicks the client through EMQX’s REST API (`DELETE /api/v5/clients/{client id}`); `webhook` posts ' +
   'Standard Webhooks messages (`credentials.issued`, `credentials.revoked`, `credentials.unrevoked`, ' +
-  '`signing_key.rotated`) signed with its `whsec_` secret. A new sink delivers what happens after its creation. ' +
-  'Secrets are sealed at rest and never returned.';
+  '`signing_key.rotated`, `signing_key.revoked`, `signing_key.published`) signed with its `whsec_` secret. ' +
+  'A new sink delivers what happens after its creation. Secrets are sealed at rest and never returned.';
 
 export function registerRevocationSinkRoutes(api: Api) {
   api.openapi(

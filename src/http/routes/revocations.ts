@@ -35,12 +35,19 @@ export function registerRevocationRoutes(api: Api) {
       tags,
       summary: 'Revoke credentials by jti (query `jti=A&jti=B` or `jti=A,B`, and/or a JSON body)',
       description:
-        'Idempotent; unknown jtis are accepted, since a token may be revoked before anyone has seen it. ' +
-        'The revocation keeps the token’s `exp`, so it is pruned once the token has expired anyway.',
+        'Idempotent. Every credential refreshed from a revoked one, directly or not, is revoked with it, in ' +
+        'the same transaction, and listed with `descendant_of` naming it; descendants do not count against ' +
+        'the 100 jtis a call nor the cap. A jti this broker never issued (or whose credential expired and ' +
+        'was pruned) refuses the whole call with 404, naming it, and nothing is written. The revocation ' +
+        'keeps each token’s `exp`, so it is pruned once the token has expired anyway. An empty body is no ' +
+        'body.',
       security: adminSecurity,
       request: { params: BrokerParams, query: JtiQuery, body: jsonBody(JtiBody, false) },
       responses: {
-        200: jsonResponse('The revoked jtis', z.array(z.string())),
+        200: jsonResponse(
+          'The revoked jtis (as named; their descendants are in the list and the feed)',
+          z.array(z.string()),
+        ),
         ...writeErrors,
         ...errorResponses(429),
         409: {
@@ -109,7 +116,10 @@ export function registerRevocationRoutes(api: Api) {
       path,
       tags,
       summary: 'Un-revoke credentials by jti',
-      description: 'Idempotent: un-revoking a jti that is not revoked succeeds.',
+      description:
+        'Also un-revokes what was revoked because these jtis were (their `descendant_of` entries); ' +
+        'descendants revoked by name or by a refresh stay revoked. Idempotent: un-revoking a jti that is ' +
+        'not revoked succeeds; a jti this broker never issued (nor revoked) refuses the call with 404.',
       security: adminSecurity,
       request: { params: BrokerParams, query: JtiQuery },
       responses: {

@@ -236,7 +236,7 @@ interface Session {
  * const revocations = createRevocationFeed({ url: `${base}/revocations`, token: readKey });
  * await revocations.start();
  * const verifier = createVerifier({
- *   keys: `${base}/publickeys`,
+ *   keys: `${base}/jwks.json`,
  *   issuer: 'gatepass',
  *   audience: 'plant-1.acme',
  *   algorithms: ['EdDSA'],
