@@ -1,8 +1,10 @@
 // Delivery to revocation sinks, through the real server: EMQX's kick API as EMQX describes it, Standard
 // Webhooks messages checked with the specification's own library, failures shown by the API and retried with
 // backoff, and an outbox that survives a restart.
+import Database from 'better-sqlite3';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/runtime/node.js';
 import { type EmqxApi, startEmqxApi } from '../support/emqx-api.js';
 import { freePort, type Receiver, startReceiver } from '../support/receiver.js';
 import { createBroker, startTestServer, type TestServer } from '../support/server.js';
@@ -105,6 +107,36 @@ describe('emqx sink, against EMQX’s published API', () => {
     const view = await sinkWhen('sensors', 'emqx', (v) => v.pending === 0);
     expect(view).toMatchObject({ status: 'ok', attempts: 0, last_error: null });
     expect(emqx.received.filter((r) => r.url === '/api/v5/clients/offline')).toHaveLength(1);
+  });
+
+  it('kicks the client of a credential refreshed from the revoked one: its feed event names the client too', async () => {
+    const tokens = await issue('sensors', 'roamer');
+    const refreshed = await server.call('POST', `${base('sensors')}/credentials/refresh`, {
+      json: { token: tokens.roamer },
+    });
+    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
+    const [named, descendant] = [jtiOf(tokens.roamer!), jtiOf(refreshed.body.result.roamer)];
+    emqx.connected.add('roamer');
+    const kicked = emqx.next();
+    expect((await revoke('sensors', tokens.roamer!)).status).toBe(200);
+    expect((await kicked).url).toBe('/api/v5/clients/roamer');
+    // Both feed events are delivered, the client kicked once for the batch.
+    expect(await sinkWhen('sensors', 'emqx', (view) => view.pending === 0)).toMatchObject({ status: 'ok' });
+    expect(emqx.received.filter((r) => r.url === '/api/v5/clients/roamer')).toHaveLength(1);
+    expect(emqx.connected.has('roamer')).toBe(false);
+
+    // The descendant's own change names its client, whatever the named jti's does.
+    const { sqlite, store } = openDatabase(server.dbPath);
+    try {
+      const { id } = sqlite.prepare("SELECT id FROM brokers WHERE name = 'sensors'").get() as { id: string };
+      const changes = await store.listRevocationChanges(id, 0, 1000);
+      expect(changes.filter((change) => [named, descendant].includes(change.jti))).toEqual([
+        expect.objectContaining({ jti: named, revoked: true, clientId: 'roamer' }),
+        expect.objectContaining({ jti: descendant, revoked: true, clientId: 'roamer' }),
+      ]);
+    } finally {
+      sqlite.close();
+    }
   });
 
   it('shows a refused API secret as a failing sink, and delivers once it is fixed', async () => {
@@ -264,6 +296,62 @@ describe('webhook sink (Standard Webhooks)', () => {
       expect(only.received).toHaveLength(1);
     } finally {
       await only.close();
+    }
+  });
+});
+
+describe('webhook sink: key-set changes', () => {
+  it('delivers a next key published and a key revoked, at once, with their kids', async () => {
+    await createBroker(server, 'home', 'keyed', { expiration: 3600 });
+    const endpoint = await startReceiver();
+    const secret = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
+    try {
+      await createSink('keyed', {
+        name: 'keys',
+        kind: 'webhook',
+        url: endpoint.url,
+        secret,
+        events: ['signing_key.revoked', 'signing_key.published'],
+      });
+      const signingKeys = async () =>
+        (await server.call('GET', `${base('keyed')}/signing-keys`)).body.result as Array<{
+          kid: string;
+          state: string;
+        }>;
+      // A broker from before keys were published ahead (what the migration leaves): rotating now publishes one.
+      const db = new Database(server.dbPath);
+      db.prepare(
+        `DELETE FROM signing_keys WHERE activated_at IS NULL AND broker_id = (SELECT id FROM brokers WHERE name = 'keyed')`,
+      ).run();
+      db.close();
+      const published = endpoint.next();
+      expect((await server.call('POST', `${base('keyed')}/signing-keys/rotate`)).status).toBe(409);
+      const next = (await signingKeys()).find((key) => key.state === 'next')!;
+      const publishEvent = new Webhook(secret).verify(
+        (await published).body,
+        (await published).headers as Record<string, string>,
+      ) as { type: string; data: Record<string, unknown> };
+      expect(publishEvent).toMatchObject({
+        type: 'signing_key.published',
+        data: { broker: 'keyed', action: 'signing_key.publish', kid: next.kid },
+      });
+
+      const current = (await signingKeys()).find((key) => key.state === 'current')!;
+      const revoked = endpoint.next();
+      expect((await server.call('POST', `${base('keyed')}/signing-keys/${current.kid}/revoke`)).status).toBe(
+        200,
+      );
+      const revokeEvent = new Webhook(secret).verify(
+        (await revoked).body,
+        (await revoked).headers as Record<string, string>,
+      ) as { type: string; data: Record<string, unknown> };
+      expect(revokeEvent).toMatchObject({
+        type: 'signing_key.revoked',
+        data: { broker: 'keyed', action: 'signing_key.revoke', revoked_kid: current.kid, state: 'current' },
+      });
+      expect(endpoint.received).toHaveLength(2);
+    } finally {
+      await endpoint.close();
     }
   });
 });
