@@ -4,8 +4,8 @@
  * Every recorded action. Issuing, refreshing and exchanging hand out credentials; revoking and un-revoking
  * change the revocation list; rotation replaces a broker's signing key (on schedule or on request), revoking
  * one takes a compromised key out of its key set at once, and publishing puts out a next key for a broker
- * that had none (one created before keys were published ahead); namespaces, brokers, identity sources and
- * admin keys are the configuration that decides who may do the rest.
+ * that had none (one created before keys were published ahead); namespaces, brokers, identity sources,
+ * revocation sinks and admin keys are the configuration that decides who may do the rest.
  */
 export const AUDIT_ACTIONS = [
   'credentials.issue',
@@ -25,6 +25,9 @@ export const AUDIT_ACTIONS = [
   'identity_source.create',
   'identity_source.update',
   'identity_source.delete',
+  'revocation_sink.create',
+  'revocation_sink.update',
+  'revocation_sink.delete',
   'admin_key.create',
   'admin_key.delete',
 ] as const;

@@ -23,6 +23,7 @@ import { registerIdentitySourceRoutes } from './routes/identity-sources.js';
 import { registerMaintenanceRoutes } from './routes/maintenance.js';
 import { registerNamespaceRoutes } from './routes/namespaces.js';
 import { registerRefreshRoutes } from './routes/refresh.js';
+import { registerRevocationSinkRoutes } from './routes/revocation-sinks.js';
 import { registerRevocationRoutes } from './routes/revocations.js';
 import { registerSigningKeyRoutes } from './routes/signing-keys.js';
 import { registerTokenExchangeRoutes } from './routes/token-exchange.js';
@@ -136,6 +137,8 @@ export function createApi({
   adminApi.on(['GET', 'POST'], `${brokerPath}/credentials`, noStore);
   adminApi.post(`${brokerPath}/token-exchange`, noStore);
   adminApi.post('/admin-keys', noStore);
+  // The answer to a webhook sink's creation may carry its generated secret.
+  adminApi.post(`${brokerPath}/revocation-sinks`, noStore);
   // After adminAuth: the buckets are per admin key.
   const issueLimit = rateLimits && rateLimit('issue', rateLimits.issuePerMinute, clock);
   if (issueLimit) {
@@ -154,6 +157,7 @@ export function createApi({
   registerAdminKeyRoutes(adminApi);
   registerMaintenanceRoutes(adminApi);
   registerIdentitySourceRoutes(adminApi);
+  registerRevocationSinkRoutes(adminApi);
   registerTokenExchangeRoutes(adminApi);
   registerAuditRoutes(adminApi);
 

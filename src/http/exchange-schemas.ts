@@ -53,7 +53,7 @@ function httpUrlProblem(value: string): boolean {
   );
 }
 
-const httpUrl = z
+export const httpUrl = z
   .string()
   .max(MAX_URL_LENGTH)
   .refine((value) => !httpUrlProblem(value), 'must be an http(s) URL without credentials in it');

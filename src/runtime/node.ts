@@ -13,6 +13,7 @@ import { createUlidGenerator } from '../core/ids.js';
 import { createKeyEncryptionKey, generateKeyEncryptionKey } from '../crypto/key-encryption.js';
 import { appSettingsFrom, createApp, type Log } from '../http/app.js';
 import { createServices } from '../service/index.js';
+import type { SinkDelivery } from '../service/sink-delivery.js';
 import { createDrizzleStore, type GatepassDatabase } from '../store/drizzle.js';
 import * as schema from '../store/schema.js';
 
@@ -153,6 +154,41 @@ export function startScheduler(intervalSeconds: number, job: () => Promise<unkno
   };
 }
 
+/**
+ * How often the server looks for deliveries to revocation sinks that are due without a change of its own: a
+ * retry whose backoff has passed, or a change another process wrote to the same database.
+ */
+const SINK_DELIVERY_TICK_MS = 1_000;
+
+/**
+ * Delivers to revocation sinks at start-up (what waited through a restart), at once after each change made
+ * through this process (after the answer that made it has gone out), and every `tickMs`. The timer is unref'd.
+ */
+export function startSinkDelivery(
+  delivery: SinkDelivery,
+  log: Log,
+  tickMs = SINK_DELIVERY_TICK_MS,
+): Scheduler {
+  let stopped = false;
+  let running: Promise<unknown> | undefined;
+  const run = () => {
+    if (stopped) return;
+    running = delivery.deliver().catch((error: unknown) => {
+      log({ level: 'error', msg: 'revocation sink delivery failed', error: String(error) });
+    });
+  };
+  delivery.onChange(() => setImmediate(run));
+  const timer = setInterval(run, tickMs).unref();
+  run();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
 /** The server could not listen where configured; the message names the variable to change. */
 export class ListenError extends Error {
   override name = 'ListenError';
@@ -252,19 +288,21 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
         )
       : undefined;
 
+  const sinkDelivery = startSinkDelivery(services.sinkDelivery, log);
+
   let closing: Promise<void> | undefined;
   return {
     url,
     /**
      * Stops accepting connections, lets requests in flight finish (each answer closes its connection), stops
-     * the scheduler after its current run, then closes SQLite, which checkpoints and removes the WAL. A
+     * the scheduler and the sink delivery after their current runs, then closes SQLite, which checkpoints and removes the WAL. A
      * connection still open a second after the request deadline (a client that never finishes sending its
      * request, or never reads the answer) is cut then, so shutdown cannot hang on one.
      */
     close() {
       closing ??= new Promise<void>((resolve) => {
         shuttingDown = true;
-        const stopped = scheduler?.stop();
+        const stopped = Promise.all([scheduler?.stop(), sinkDelivery.stop()]);
         const deadline = setTimeout(
           () => {
             if ('closeAllConnections' in server) server.closeAllConnections();

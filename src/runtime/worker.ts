@@ -41,6 +41,8 @@ class Misconfigured extends Error {}
 interface Isolate {
   app: GatepassApp;
   services: Services;
+  /** Set when a change revocation sinks carry was written: the answer then schedules a delivery. */
+  sinkWork: { due: boolean };
 }
 
 async function build(env: WorkerEnv): Promise<Isolate> {
@@ -82,7 +84,11 @@ async function build(env: WorkerEnv): Promise<Isolate> {
   log({ level: 'info', msg: 'isolate ready' });
   // Rate limits are per isolate: Cloudflare runs many, so they bound one isolate's share, not the account's.
   const app = createApp({ services, log, clock, ...appSettingsFrom(config) });
-  return { services, app };
+  const sinkWork = { due: false };
+  services.sinkDelivery.onChange(() => {
+    sinkWork.due = true;
+  });
+  return { services, app, sinkWork };
 }
 
 /**
@@ -121,10 +127,23 @@ export default {
     } catch (error) {
       return startupFailure(error);
     }
-    return isolate.app.fetch(request, env, ctx);
+    const response = await isolate.app.fetch(request, env, ctx);
+    // A Worker has no background timer: the request that made a change delivers it, after its answer.
+    if (isolate.sinkWork.due) {
+      isolate.sinkWork.due = false;
+      ctx.waitUntil(
+        isolate.services.sinkDelivery.deliver().catch((error: unknown) => {
+          log({ level: 'error', msg: 'revocation sink delivery failed', error: String(error) });
+        }),
+      );
+    }
+    return response;
   },
 
-  /** Cron Triggers (wrangler.toml `[triggers]`): key rotation and pruning, at the trigger's time. */
+  /**
+   * Cron Triggers (wrangler.toml `[triggers]`): key rotation, sink deliveries (retries included) and pruning,
+   * at the trigger's time.
+   */
   async scheduled(controller: ScheduledController, env: WorkerEnv): Promise<void> {
     const { services } = await isolateFor(env);
     await services.maintenance.runScheduledJob({ now: controller.scheduledTime });

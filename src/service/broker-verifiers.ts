@@ -229,6 +229,8 @@ export function createBrokerVerifiers(
     revocationsChanged(brokerId) {
       for (const state of brokers.values()) if (state.broker.id === brokerId) state.dirty = true;
     },
+    // A new credential changes nothing a verifier holds.
+    credentialsIssued() {},
   };
 
   return {

@@ -76,7 +76,10 @@ export interface SignedGrant {
  */
 export type SignAndRecord = (request: SignAndRecordRequest) => Promise<SignedGrant[]>;
 
-export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: Keyring): SignAndRecord {
+export function createCredentialSigner(
+  { store, newId, brokerChanges }: ServiceDeps,
+  keyring: Keyring,
+): SignAndRecord {
   return async ({ broker, grants, issuedAt, issuedBy, parentJti = null, record, audit }) => {
     const key = await keyring.currentSigningKey(broker);
     const claims = grants.map(
@@ -127,6 +130,7 @@ export function createCredentialSigner({ store, newId }: ServiceDeps, keyring: K
       }),
     );
     await (record ?? ((rows) => store.insertIssuedCredentials(rows, audit?.(rows))))(records);
+    brokerChanges?.credentialsIssued(broker.id);
     return claims.map((claim, i) => ({ token: tokens[i]!, claims: claim }));
   };
 }

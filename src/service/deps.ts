@@ -6,7 +6,7 @@ import type { Store } from '../store/port.js';
 
 /**
  * Told by the services of every change that verifiers holding a broker in memory must apply at once (the
- * broker webhooks'). Called after the change is written; never throws.
+ * broker webhooks'), and that revocation sinks deliver. Called after the change is written; never throws.
  */
 export interface BrokerChangeListener {
   /** The broker's settings or signing keys changed, or it was deleted. */
@@ -15,6 +15,26 @@ export interface BrokerChangeListener {
   namespaceDeleted(namespaceId: string): void;
   /** The broker's revocation list changed. */
   revocationsChanged(brokerId: string): void;
+  /** Credentials were issued for the broker (issued, refreshed or exchanged). */
+  credentialsIssued(brokerId: string): void;
+}
+
+/** One listener that tells each of `listeners`, in order. */
+export function tellEach(...listeners: BrokerChangeListener[]): BrokerChangeListener {
+  return {
+    brokerChanged: (brokerId) => {
+      for (const listener of listeners) listener.brokerChanged(brokerId);
+    },
+    namespaceDeleted: (namespaceId) => {
+      for (const listener of listeners) listener.namespaceDeleted(namespaceId);
+    },
+    revocationsChanged: (brokerId) => {
+      for (const listener of listeners) listener.revocationsChanged(brokerId);
+    },
+    credentialsIssued: (brokerId) => {
+      for (const listener of listeners) listener.credentialsIssued(brokerId);
+    },
+  };
 }
 
 export interface ServiceDeps {

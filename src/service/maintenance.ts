@@ -1,5 +1,5 @@
-// The scheduled job: signing-key rotation (and next keys published ahead), removal of retired keys, pruning
-// after tokens expire, and the audit trail's retention.
+// The scheduled job: signing-key rotation (and next keys published ahead), removal of retired keys, delivery
+// to revocation sinks, pruning after tokens expire, and the audit trail's retention.
 import { SCHEDULER_ACTOR } from '../core/audit.js';
 import { toEpochSeconds } from '../core/clock.js';
 import { EXPIRY_GRACE_SECONDS } from '../core/expiration.js';
@@ -7,6 +7,7 @@ import { KEY_PREPUBLICATION_SECONDS } from '../core/signing-keys.js';
 import { type Actor, requireGlobal } from './access.js';
 import type { ServiceDeps } from './deps.js';
 import type { SigningKeyService } from './signing-keys.js';
+import type { SinkDelivery } from './sink-delivery.js';
 
 const ROTATION_PAGE = 100;
 
@@ -24,9 +25,16 @@ export interface MaintenanceCounts {
   credentialsPruned: number;
   eventsPruned: number;
   auditEventsPruned: number;
+  /** Changes delivered to revocation sinks, and sinks whose delivery failed (they are retried with backoff). */
+  sinkChangesDelivered: number;
+  sinksFailed: number;
 }
 
-export function createMaintenanceService(deps: ServiceDeps, signingKeys: SigningKeyService) {
+export function createMaintenanceService(
+  deps: ServiceDeps,
+  signingKeys: SigningKeyService,
+  sinks: SinkDelivery,
+) {
   const { store, clock, log, brokerChanges, auditRetentionDays = 0 } = deps;
 
   /** One broker's failure must not hold back the others; the next run tries it again. */
@@ -115,6 +123,8 @@ export function createMaintenanceService(deps: ServiceDeps, signingKeys: Signing
     const removedFrom = await store.deleteRemovableSigningKeys(now);
     for (const brokerId of new Set(removedFrom)) brokerChanges?.brokerChanged(brokerId);
     const keysRemoved = removedFrom.length;
+    // Before pruning: a sink that lags gets the changes while they are still in the log.
+    const delivery = await sinks.deliver();
     const expiredBefore = toEpochSeconds(now) - EXPIRY_GRACE_SECONDS;
     const eventsPruned = await store.deleteExpiredRevocationEvents(expiredBefore);
     const revocationsPruned = await store.deleteExpiredRevocations(expiredBefore);
@@ -127,6 +137,8 @@ export function createMaintenanceService(deps: ServiceDeps, signingKeys: Signing
       credentialsPruned,
       eventsPruned,
       auditEventsPruned,
+      sinkChangesDelivered: delivery.delivered,
+      sinksFailed: delivery.failed,
     };
     log?.({
       level: 'info',

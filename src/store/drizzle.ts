@@ -25,6 +25,7 @@ import { alias, type BaseSQLiteDatabase, type SQLiteTable } from 'drizzle-orm/sq
 import { auditInsert, auditInsertWithDetail, createAuditStore } from './drizzle-audit.js';
 import { createConfigurationStore } from './drizzle-configuration.js';
 import { createIdentitySourceStore } from './drizzle-identity-sources.js';
+import { createRevocationSinkStore } from './drizzle-revocation-sinks.js';
 import { createSigningKeyStore } from './drizzle-signing-keys.js';
 import { insertRowWhere as insertRowWhereIn, total } from './drizzle-sql.js';
 import type { IssuedCredentialRecord, Store } from './port.js';
@@ -88,6 +89,7 @@ export function createDrizzleStore(db: GatepassDatabase, runAtomically: RunAtomi
   return {
     ...createConfigurationStore(db, runAtomically),
     ...createIdentitySourceStore(db, runAtomically),
+    ...createRevocationSinkStore(db, runAtomically),
     ...createAuditStore(db),
     ...createSigningKeyStore(db, runAtomically),
 

@@ -2,10 +2,11 @@
 // serves better-sqlite3 (Node) and D1 (Workers).
 import type { JWK } from 'jose';
 import type { AclTemplate } from '../core/acl-template.js';
-import type { AuditEvent, AuditEventRecord, AuditFilter } from '../core/audit.js';
+import type { AuditAction, AuditEvent, AuditEventRecord, AuditFilter } from '../core/audit.js';
 import type { ClaimProfile } from '../core/claim-profiles.js';
 import type { SigningAlgorithm, TopicAcl } from '../core/claims.js';
 import type { JsonScalar } from '../core/json.js';
+import type { KickSinkKind, WebhookEventType } from '../core/sinks.js';
 
 export interface NamespaceRecord {
   id: string;
@@ -198,6 +199,70 @@ export interface IdentitySourceChanges {
   modifiedAt: number;
 }
 
+/** How a `rabbitmq` or `emqx` sink reaches the broker's management API. */
+export interface KickSinkSettings {
+  /** The management API's base URL; the API paths are appended to its path. */
+  url: string;
+  /** The RabbitMQ management user, or the EMQX API key. */
+  username: string;
+  /** The password or API secret, sealed under the key-encryption key. */
+  sealedSecret: string;
+  /** Its last characters, to tell secrets apart in views. */
+  secretHint: string;
+  timeoutMs: number;
+}
+
+export interface WebhookSinkSettings {
+  url: string;
+  /** The `whsec_` secret, sealed under the key-encryption key. */
+  sealedSecret: string;
+  secretHint: string;
+  timeoutMs: number;
+  /** The event types delivered. */
+  events: WebhookEventType[];
+}
+
+export type RevocationSinkConfig =
+  | { kind: KickSinkKind; settings: KickSinkSettings }
+  | { kind: 'webhook'; settings: WebhookSinkSettings };
+
+/** Where a sink stands in its log, and how its last attempts went. */
+export interface SinkDeliveryState {
+  /** The `seq` of the last change delivered (revocation_events for rabbitmq and emqx, audit_events for webhooks). */
+  cursor: number;
+  /** Failed attempts in a row; 0 once one succeeds. */
+  attempts: number;
+  /** Epoch ms, as the other times: no attempt before; null: at once. */
+  nextAttemptAt: number | null;
+  failingSince: number | null;
+  lastError: string | null;
+  lastDeliveredAt: number | null;
+}
+
+export type RevocationSinkRecord = {
+  id: string;
+  brokerId: string;
+  name: string;
+  createdAt: number;
+  modifiedAt: number;
+} & RevocationSinkConfig &
+  SinkDeliveryState;
+
+/** A sink to insert: its cursor is set by the insert itself, at the end of its log. */
+export type NewRevocationSink = Omit<RevocationSinkRecord, keyof SinkDeliveryState>;
+
+/**
+ * One change of a broker's revocation list as the disconnecting sinks read it: what it names, and so whose
+ * sessions it ends. A union on `kind`, for the kinds of revocation to come (by client id, issued before a
+ * time), each with what it names.
+ */
+export type RevocationChange = { seq: number; revoked: boolean } & {
+  kind: 'jti';
+  jti: string;
+  /** The revoked credential's client, from its issued-credential record; null when there is none (pruned). */
+  clientId: string | null;
+};
+
 export interface AdminKeyRecord {
   id: string;
   name: string;
@@ -383,6 +448,48 @@ export interface Store {
    */
   deleteAdminKey(id: string, audit: AuditEventRecord): Promise<boolean>;
   countAdminKeys(): Promise<number>;
+
+  /** The sink, with its cursor at the end of its log, and `audit`; returns false when the name is taken. */
+  insertRevocationSink(sink: NewRevocationSink, audit: AuditEventRecord): Promise<boolean>;
+  findRevocationSink(brokerId: string, name: string): Promise<RevocationSinkRecord | undefined>;
+  /** By name. */
+  listRevocationSinks(brokerId: string, page: Page): Promise<Paged<RevocationSinkRecord>>;
+  /** New settings, and the next attempt at once (the change may be the fix of a failing sink). */
+  updateRevocationSink(
+    id: string,
+    changes: { config: RevocationSinkConfig; modifiedAt: number },
+    audit: AuditEventRecord,
+  ): Promise<RevocationSinkRecord | undefined>;
+  deleteRevocationSink(id: string, audit: AuditEventRecord): Promise<void>;
+  /** Sinks whose next attempt is due at `now` (epoch ms), by id after `afterId` ('' to start). */
+  listDueRevocationSinks(now: number, afterId: string, limit: number): Promise<RevocationSinkRecord[]>;
+  /**
+   * Moves the sink's cursor from `from` to `to` and clears its failure, unless its cursor is no longer `from`
+   * (another process delivered, or the sink was deleted): returns false then, and writes nothing. With `to`
+   * equal to `from`, only clears the failure.
+   */
+  advanceRevocationSink(id: string, from: number, to: number, at: number): Promise<boolean>;
+  /** Records a failed attempt at the change after `cursor`, under the same condition as advancing. */
+  recordRevocationSinkFailure(
+    id: string,
+    cursor: number,
+    failure: { attempts: number; nextAttemptAt: number; error: string; at: number },
+  ): Promise<boolean>;
+  /** The broker's revocation changes after `afterSeq`, oldest first, with the clients they name. */
+  listRevocationChanges(brokerId: string, afterSeq: number, limit: number): Promise<RevocationChange[]>;
+  countRevocationChanges(brokerId: string, afterSeq: number): Promise<number>;
+  /** The broker's audit events after `afterSeq` with one of `actions`, oldest first. */
+  listBrokerAuditEvents(
+    brokerId: string,
+    afterSeq: number,
+    actions: readonly AuditAction[],
+    limit: number,
+  ): Promise<AuditEvent[]>;
+  countBrokerAuditEvents(
+    brokerId: string,
+    afterSeq: number,
+    actions: readonly AuditAction[],
+  ): Promise<number>;
 
   /** Newest first. */
   listAuditEvents(filter: AuditFilter, page: Page): Promise<Paged<AuditEvent>>;

@@ -213,5 +213,39 @@ export const auditEvents = sqliteTable(
   (table) => [
     index('audit_events_namespace_seq').on(table.namespaceId, table.seq),
     index('audit_events_at').on(table.at),
+    // For webhook revocation sinks, which follow one broker's events after their cursor.
+    index('audit_events_broker_seq').on(table.brokerId, table.seq),
   ],
+);
+
+/**
+ * Where a broker's changes are delivered: a broker's management API that disconnects revoked clients
+ * (`rabbitmq`, `emqx`), or a signed webhook (`webhook`). Each sink is an outbox reader: `cursor` is the `seq` of
+ * the last change it has delivered, in `revocation_events` (rabbitmq, emqx) or `audit_events` (webhook), so a
+ * revocation needs no write beyond its own, and a delivery survives restarts. `settings` is JSON whose secret
+ * (management password, API secret, webhook secret) is sealed under the key-encryption key, bound to the sink.
+ */
+export const revocationSinks = sqliteTable(
+  'revocation_sinks',
+  {
+    id: text('id').primaryKey(),
+    brokerId: text('broker_id')
+      .notNull()
+      .references(() => brokers.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    kind: text('kind', { enum: ['rabbitmq', 'emqx', 'webhook'] }).notNull(),
+    settings: text('settings').notNull(),
+    cursor: integer('cursor').notNull(),
+    /** Failed attempts in a row at the change after the cursor; 0 once one succeeds. */
+    attempts: integer('attempts').notNull().default(0),
+    /** Epoch ms: no attempt before (the backoff after a failure); null: at once. */
+    nextAttemptAt: integer('next_attempt_at', { mode: 'number' }),
+    /** Epoch ms of the first failure in a row; null while deliveries succeed. */
+    failingSince: integer('failing_since', { mode: 'number' }),
+    /** Why the last attempt failed (a status and the start of the answer, or a network error); no secret. */
+    lastError: text('last_error'),
+    lastDeliveredAt: integer('last_delivered_at', { mode: 'number' }),
+    ...timestamps,
+  },
+  (table) => [uniqueIndex('revocation_sinks_broker_name').on(table.brokerId, table.name)],
 );

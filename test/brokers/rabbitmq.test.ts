@@ -283,5 +283,85 @@ describe.skipIf(rabbitMqServer === undefined)(
         await other.close().catch(() => {});
       }
     });
+
+    // Last: from here on, revocations of this broker disconnect clients through the management API.
+    it('disconnects MQTT and AMQP clients that publish every 100 ms as soon as they are revoked (rabbitmq revocation sink)', async () => {
+      const created = await server.call('POST', `${brokerPath}/revocation-sinks`, {
+        json: {
+          name: 'rabbit',
+          kind: 'rabbitmq',
+          url: rabbit.management.url,
+          username: rabbit.management.username,
+          password: rabbit.management.password,
+        },
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(200);
+      const issued = await issue({ pub: ['sensors/+/temp'], sub: [] }, 'mover', 'amqp-mover');
+      const mover = await connect('mover', issued.mover!);
+      const amqpLogin = { protocol: 'amqp', hostname: '127.0.0.1', port: rabbit.amqpPort, vhost: '/' };
+      const amqpMover = await amqp.connect({
+        ...amqpLogin,
+        username: 'amqp-mover',
+        password: issued['amqp-mover']!,
+      });
+      // A connection closed by the server emits 'error' (CONNECTION_FORCED) before 'close'.
+      amqpMover.on('error', () => {});
+      const channel = await amqpMover.createChannel();
+      channel.on('error', () => {});
+
+      const closedAt = {
+        mqtt: new Promise<number>((resolve) => mover.once('close', () => resolve(performance.now()))),
+        amqp: new Promise<number>((resolve) => amqpMover.once('close', () => resolve(performance.now()))),
+      };
+      let sent = 0;
+      const publishing = setInterval(() => {
+        sent++;
+        if (mover.connected) mover.publish('sensors/mover/temp', String(sent));
+        try {
+          channel.publish('amq.topic', 'sensors.amqp-mover.temp', Buffer.from(String(sent)));
+        } catch {
+          // The channel is closed: the connection is going.
+        }
+      }, 100);
+      try {
+        // Both are publishing, and RabbitMQ delivers what they publish.
+        expect(await receivedOn('sensors/mover/temp', '3')).toBe(true);
+        expect(await receivedOn('sensors/amqp-mover/temp', '3')).toBe(true);
+
+        const requested = performance.now();
+        const revoked = await server.call('POST', `${brokerPath}/revocations`, {
+          json: { jti: [jtiOf(issued.mover!), jtiOf(issued['amqp-mover']!)] },
+        });
+        const answered = performance.now();
+        expect(revoked.status).toBe(200);
+        const timeout = (ms: number) =>
+          new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), ms));
+        const [mqttClosed, amqpClosed] = await Promise.all([
+          Promise.race([closedAt.mqtt, timeout(10_000)]),
+          Promise.race([closedAt.amqp, timeout(10_000)]),
+        ]);
+        // The close events came: neither client was left publishing.
+        expect(mqttClosed).not.toBeNaN();
+        expect(amqpClosed).not.toBeNaN();
+        const after = (at: number, from: number) => `${Math.round(at - from)} ms`;
+        console.info(
+          `revoke -> close (from the request; from its answer): MQTT ${after(mqttClosed, requested)}; ` +
+            `${after(mqttClosed, answered)}, AMQP ${after(amqpClosed, requested)}; ${after(amqpClosed, answered)} ` +
+            `(the revoke call took ${after(answered, requested)})`,
+        );
+        // Closed by the sink, through the management API, with gatepass's reason.
+        expect(rabbit.output()).toContain('gatepass: credential revoked');
+      } finally {
+        clearInterval(publishing);
+      }
+
+      expect(await refusal('mover', issued.mover!)).toBe(4);
+      await expect(
+        amqp.connect({ ...amqpLogin, username: 'amqp-mover', password: issued['amqp-mover']! }),
+      ).rejects.toThrow(/ACCESS_REFUSED|403/);
+      const sink = await server.call('GET', `${brokerPath}/revocation-sinks/rabbit`);
+      expect(sink.body.result).toMatchObject({ status: 'ok', pending: 0, attempts: 0, last_error: null });
+      expect(JSON.stringify(sink.body)).not.toContain(rabbit.management.password);
+    });
   },
 );

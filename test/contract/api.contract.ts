@@ -1,9 +1,11 @@
 // The API contract every runtime must keep: one suite, run against the Node server (better-sqlite3) and the
 // Worker in workerd (D1), over real HTTP.
 import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT } from 'jose';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isUlid } from '../../src/core/ids.js';
 import type { Call } from '../support/call.js';
+import { startReceiver } from '../support/receiver.js';
 
 export interface ContractTarget {
   url: string;
@@ -224,6 +226,8 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
         credentials_pruned: 0,
         events_pruned: 0,
         audit_events_pruned: 0,
+        sink_changes_delivered: 0,
+        sinks_failed: 0,
       });
     });
 
@@ -390,6 +394,43 @@ export function describeApiContract(name: string, startTarget: () => Promise<Con
       expect(events.find((event) => event.action === 'broker.update')!.details).toEqual({
         changes: { expiration: { old: 60, new: 120 } },
       });
+    });
+
+    it('delivers a revocation to a webhook revocation sink, signed as Standard Webhooks say', async () => {
+      const endpoint = await startReceiver();
+      try {
+        const sink = await ok('POST', `${broker}/revocation-sinks`, {
+          json: {
+            name: 'contract-hook',
+            kind: 'webhook',
+            url: endpoint.url,
+            events: ['credentials.revoked'],
+          },
+        });
+        const issued = await ok('POST', `${broker}/credentials`, { json: { clientid: ['sink-client'] } });
+        const { jti } = decodeJwt(issued['sink-client']);
+        const arrived = endpoint.next();
+        await ok('POST', `${broker}/revocations`, { json: { jti: [jti] } });
+        // Node delivers at once after the change; the Worker after the answer, in waitUntil.
+        const request = await arrived;
+        const event = new Webhook(sink.secret).verify(
+          request.body,
+          request.headers as Record<string, string>,
+        );
+        expect(event).toMatchObject({
+          type: 'credentials.revoked',
+          data: { namespace: NS, broker: BROKER, action: 'revocations.revoke', jtis: [jti] },
+        });
+        let view = await ok('GET', `${broker}/revocation-sinks/contract-hook`);
+        for (let i = 0; i < 50 && view.pending > 0; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          view = await ok('GET', `${broker}/revocation-sinks/contract-hook`);
+        }
+        expect(view).toMatchObject({ status: 'ok', pending: 0, attempts: 0 });
+        await ok('DELETE', `${broker}/revocation-sinks/contract-hook`);
+      } finally {
+        await endpoint.close();
+      }
     });
 
     it('reports healthy', async () => {

@@ -22,6 +22,15 @@ const limited = `${ns}/brokers/limited`;
 const credentials = `${broker}/credentials`;
 const revocations = `${broker}/revocations`;
 const signingKeys = `${broker}/signing-keys`;
+const sinks = `${broker}/revocation-sinks`;
+const rabbitSink = `${sinks}/rabbit`;
+const validSink = {
+  name: 'fresh',
+  kind: 'rabbitmq',
+  url: 'http://127.0.0.1:9',
+  username: 'gatepass',
+  password: 'a-management-password',
+};
 /** Replaced by the bootstrap key's id when the row runs. */
 const BOOTSTRAP_ID = '{bootstrap}';
 /** Replaced by the jti of a credential the broker `sensors` issued (not revoked). */
@@ -94,6 +103,11 @@ const adminRoutes: Array<[Method, string, unknown?]> = [
   ['GET', signingKeys],
   ['POST', `${signingKeys}/rotate`],
   ['POST', `${signingKeys}/some-kid/revoke`],
+  ['GET', sinks],
+  ['POST', sinks, validSink],
+  ['GET', rabbitSink],
+  ['PATCH', rabbitSink, { timeout_ms: 1000 }],
+  ['DELETE', rabbitSink],
   ['GET', '/v1/admin-keys'],
   ['POST', '/v1/admin-keys', { name: 'fresh' }],
   ['DELETE', `/v1/admin-keys/${BOOTSTRAP_ID}`],
@@ -110,10 +124,12 @@ const bodyRoutes: Array<[Method, string, unknown, string | null]> = [
   ['PATCH', broker, { description: 'changed' }, null],
   ['POST', credentials, { number: 1 }, null],
   ['POST', revocations, { jti: ['abc'] }, 'jti'],
+  ['POST', sinks, validSink, 'kind'],
+  ['PATCH', rabbitSink, { timeout_ms: 1000 }, null],
   ['POST', '/v1/admin-keys', { name: 'fresh' }, 'name'],
 ];
 
-const pagedRoutes = ['/v1/namespaces', `${ns}/brokers`, revocations, '/v1/admin-keys'];
+const pagedRoutes = ['/v1/namespaces', `${ns}/brokers`, revocations, sinks, '/v1/admin-keys'];
 
 // -- authentication: missing, unknown and malformed keys, on every admin route
 const authFailures: Array<[string, Partial<Request>]> = [
@@ -299,6 +315,11 @@ const pathRoutes: Array<[Method, string, unknown?]> = [
   ['GET', '{ns}/brokers/{b}/signing-keys'],
   ['POST', '{ns}/brokers/{b}/signing-keys/rotate'],
   ['POST', '{ns}/brokers/{b}/signing-keys/some-kid/revoke'],
+  ['GET', '{ns}/brokers/{b}/revocation-sinks'],
+  ['POST', '{ns}/brokers/{b}/revocation-sinks', validSink],
+  ['GET', '{ns}/brokers/{b}/revocation-sinks/rabbit'],
+  ['PATCH', '{ns}/brokers/{b}/revocation-sinks/rabbit', { timeout_ms: 1000 }],
+  ['DELETE', '{ns}/brokers/{b}/revocation-sinks/rabbit'],
 ];
 const fill = (template: string, namespace: string, brokerName: string) =>
   template.replace('{ns}', `/v1/namespaces/${namespace}`).replace('{b}', brokerName);
@@ -649,6 +670,98 @@ fails(404, 'un-revoking a jti never issued', 'DELETE', `${revocations}?jti=never
 fails(404, 'a jti issued by another broker', 'POST', `${limited}/revocations?jti={issued}`);
 bad('limit 1001', 'GET', `${revocations}?since=0&limit=1001`, 'limit');
 
+// -- revocation sinks
+const sinkFields: Array<[string, string, Record<string, unknown>]> = [
+  ['no kind', 'kind', { kind: undefined }],
+  ['an unknown kind', 'kind', { kind: 'mosquitto' }],
+  ['no name', 'name', { name: undefined }],
+  ['a name that is not a label', 'name', { name: 'Rabbit' }],
+  ['no url', 'url', { url: undefined }],
+  ['a url that is not one', 'url', { url: 'rabbit:15672' }],
+  ['an ftp url', 'url', { url: 'ftp://rabbit.internal/' }],
+  ['a url with credentials in it', 'url', { url: 'http://guest:guest@rabbit.internal:15672' }],
+  ['a url over 2048 characters', 'url', { url: `http://rabbit.internal/${'a'.repeat(2048)}` }],
+  ['no username', 'username', { username: undefined }],
+  ['an empty username', 'username', { username: '' }],
+  ['a username with a colon', 'username', { username: 'gate:pass' }],
+  ['a username with a newline', 'username', { username: 'gate\npass' }],
+  ['no password', 'password', { password: undefined }],
+  ['a password of 15 characters', 'password', { password: 'p'.repeat(15) }],
+  ['a password with a control character', 'password', { password: `${'p'.repeat(16)}\u0000` }],
+  ['a password that is a number', 'password', { password: 1234567890123456 }],
+  ['an EMQX api_key on a rabbitmq sink', 'api_key', { api_key: 'k' }],
+  ['timeout_ms 99', 'timeout_ms', { timeout_ms: 99 }],
+  ['timeout_ms 30001', 'timeout_ms', { timeout_ms: 30_001 }],
+  ['a fractional timeout_ms', 'timeout_ms', { timeout_ms: 1.5 }],
+  ['a timeout_ms as a string', 'timeout_ms', { timeout_ms: '1000' }],
+  ['a username with a lone surrogate', 'username', { username: 'gate\ud800' }],
+];
+for (const [what, field, change] of sinkFields) {
+  bad(`sink: ${what}`, 'POST', sinks, field, { json: { ...validSink, ...change } });
+}
+const emqxSink = {
+  name: 'fresh',
+  kind: 'emqx',
+  url: 'http://127.0.0.1:9',
+  api_key: 'k',
+  api_secret: 's'.repeat(16),
+};
+bad('emqx sink: no api_secret', 'POST', sinks, 'api_secret', {
+  json: { ...emqxSink, api_secret: undefined },
+});
+bad('emqx sink: a password instead of an api_secret', 'POST', sinks, 'password', {
+  json: { ...emqxSink, password: 's'.repeat(16) },
+});
+const webhookSink = { name: 'fresh', kind: 'webhook', url: 'http://127.0.0.1:9/hook' };
+const webhookSecrets: Array<[string, string]> = [
+  ['not whsec_', 'a-secret-that-is-long-enough'],
+  ['of 23 bytes', `whsec_${btoa('x'.repeat(23))}`],
+  ['of 65 bytes', `whsec_${btoa('x'.repeat(65)).slice(0, 120)}`],
+  ['not base64', `whsec_${'!'.repeat(40)}`],
+];
+for (const [what, secret] of webhookSecrets) {
+  bad(`webhook sink: a secret ${what}`, 'POST', sinks, 'secret', { json: { ...webhookSink, secret } });
+  bad(`webhook sink: a secret ${what}`, 'PATCH', `${sinks}/hook`, 'secret', { json: { secret } });
+}
+bad('webhook sink: an unknown event type', 'POST', sinks, 'events.1', {
+  json: { ...webhookSink, events: ['credentials.revoked', 'broker.created'] },
+});
+bad('webhook sink: no event types', 'POST', sinks, 'events', { json: { ...webhookSink, events: [] } });
+bad('webhook sink: a username', 'POST', sinks, 'username', { json: { ...webhookSink, username: 'u' } });
+fails(409, 'a duplicate sink name', 'POST', sinks, { json: { ...validSink, name: 'rabbit' } });
+bad('renaming a sink', 'PATCH', rabbitSink, 'name', { json: { name: 'other' } });
+bad('changing the kind of a sink', 'PATCH', rabbitSink, 'kind', { json: { kind: 'emqx' } });
+bad('an EMQX field on a rabbitmq sink', 'PATCH', rabbitSink, 'api_secret', {
+  json: { api_secret: 's'.repeat(16) },
+});
+bad('a webhook field on a rabbitmq sink', 'PATCH', rabbitSink, 'events', {
+  json: { events: ['credentials.issued'] },
+});
+bad('a rabbitmq field on a webhook sink', 'PATCH', `${sinks}/hook`, 'password', {
+  json: { password: 'p'.repeat(16) },
+});
+bad('a password of 15 characters', 'PATCH', rabbitSink, 'password', { json: { password: 'p'.repeat(15) } });
+bad('a url with credentials in it', 'PATCH', rabbitSink, 'url', {
+  json: { url: 'http://a:b@rabbit.internal' },
+});
+bad('a sink name that is not a label', 'GET', `${sinks}/Rabbit`, 'name');
+for (const method of ['GET', 'PATCH', 'DELETE'] as const) {
+  fails(
+    404,
+    'an unknown sink',
+    method,
+    `${sinks}/nothing`,
+    method === 'PATCH' ? { json: { timeout_ms: 1000 } } : {},
+  );
+  fails(
+    404,
+    'a sink of another broker',
+    method,
+    `${ns}/brokers/limited/revocation-sinks/rabbit`,
+    method === 'PATCH' ? { json: { timeout_ms: 1000 } } : {},
+  );
+}
+
 // -- admin keys
 bad('no name', 'POST', '/v1/admin-keys', 'name', { json: {} });
 bad('an empty name', 'POST', '/v1/admin-keys', 'name', { json: { name: '' } });
@@ -759,6 +872,7 @@ async function apiState(server: TestServer) {
         keys: await get(`${base}/publickeys`, null),
         keySet: await get(`${base}/jwks.json`, null),
         signingKeys: await get(`${base}/signing-keys`),
+        sinks: await get(`${base}/revocation-sinks?per_page=100`),
       };
     }
   }
@@ -788,6 +902,14 @@ describe('bad input on every route', () => {
     issuedJti = live;
     expect((await server.call('POST', `${revocations}?jti=${revoked1},${revoked2}`)).status).toBe(200);
     expect((await server.call('DELETE', `${revocations}?jti=${revoked2}`)).status).toBe(200);
+    // Sinks made after the last change: nothing for them to deliver, so none of them changes either.
+    for (const body of [
+      { ...validSink, name: 'rabbit' },
+      { ...webhookSink, name: 'hook', secret: `whsec_${btoa('k'.repeat(32))}` },
+    ]) {
+      const sink = await server.call('POST', sinks, { json: body });
+      expect(sink.status, JSON.stringify(sink.body)).toBe(200);
+    }
     const key = await server.call('POST', '/v1/admin-keys', {
       json: { name: 'scoped', namespace: 'other', permission: 'read' },
     });
@@ -835,6 +957,11 @@ describe('bad input on every route', () => {
       'GET /v1/namespaces/{ns}/brokers/{b}/signing-keys',
       'POST /v1/namespaces/{ns}/brokers/{b}/signing-keys/rotate',
       'POST /v1/namespaces/{ns}/brokers/{b}/signing-keys/{kid}/revoke',
+      'POST /v1/namespaces/{ns}/brokers/{b}/revocation-sinks',
+      'GET /v1/namespaces/{ns}/brokers/{b}/revocation-sinks',
+      'GET /v1/namespaces/{ns}/brokers/{b}/revocation-sinks/rabbit',
+      'PATCH /v1/namespaces/{ns}/brokers/{b}/revocation-sinks/rabbit',
+      'DELETE /v1/namespaces/{ns}/brokers/{b}/revocation-sinks/rabbit',
       'POST /v1/admin-keys',
       'GET /v1/admin-keys',
       'DELETE /v1/admin-keys/{id}',

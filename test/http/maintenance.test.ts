@@ -19,6 +19,8 @@ const ZERO = {
   credentials_pruned: 0,
   events_pruned: 0,
   audit_events_pruned: 0,
+  sink_changes_delivered: 0,
+  sinks_failed: 0,
 };
 
 /** A server with a clock the test moves, and no scheduler: the job runs when the test says. */
@@ -246,6 +248,8 @@ describe('pruning', () => {
       credentials_pruned: 3,
       events_pruned: 2,
       audit_events_pruned: 0,
+      sink_changes_delivered: 0,
+      sinks_failed: 0,
     });
     expect(await t.run()).toEqual(ZERO);
 

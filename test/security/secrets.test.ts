@@ -1,7 +1,7 @@
 // Secrets at rest and in logs: a full run of `npm start` (its real stdout and stderr), then every byte of the
 // SQLite file (with its -wal and -shm) and every log line searched for every secret the run handled: admin
 // keys, signing keys' private halves, issued and refreshed tokens, subject tokens, identity-source secrets,
-// webhook header values and passwords, and the key-encryption key. None may appear.
+// webhook header values and passwords, revocation sinks' secrets, and the key-encryption key. None may appear.
 //
 // The one deliberate print: with GATEPASS_ADMIN_TOKEN unset, the first admin key is generated and shown
 // once on stderr (README, Quick start). That banner, and only it, is left out of the search.
@@ -21,6 +21,8 @@ import { type ServerProcess, startServerProcess } from '../support/process.js';
 const HMAC_SECRET = 'hmac-secret-for-the-idp-0123456789-abcdefghij';
 const WEBHOOK_HEADER_VALUE = 'Bearer webhook-header-secret-0123456789abcdef';
 const USER_PASSWORD = 'correct-horse-battery-staple-42';
+const SINK_PASSWORD = 'rabbitmq-management-password-0123456789';
+const SINK_API_SECRET = 'emqx-api-secret-0123456789-abcdefghijkl';
 const IDP = 'https://idp.example';
 const home = '/v1/namespaces/home/brokers';
 
@@ -142,6 +144,33 @@ beforeAll(async () => {
   });
   secrets.set('the webhook header value', WEBHOOK_HEADER_VALUE);
 
+  // -- revocation sinks, all failing (nothing listens on the discard port): their failures are logged
+  const nowhere = 'http://127.0.0.1:9';
+  await ok('POST', `${home}/sensors/revocation-sinks`, {
+    name: 'rabbit',
+    kind: 'rabbitmq',
+    url: nowhere,
+    username: 'gatepass-sink',
+    password: SINK_PASSWORD,
+  });
+  secrets.set('a rabbitmq sink’s password', SINK_PASSWORD);
+  secrets.set('its Basic credentials', Buffer.from(`gatepass-sink:${SINK_PASSWORD}`).toString('base64'));
+  await ok('POST', `${home}/sensors/revocation-sinks`, {
+    name: 'emqx',
+    kind: 'emqx',
+    url: nowhere,
+    api_key: 'gatepass',
+    api_secret: SINK_API_SECRET,
+  });
+  secrets.set('an emqx sink’s API secret', SINK_API_SECRET);
+  const hook = await ok('POST', `${home}/sensors/revocation-sinks`, {
+    name: 'hook',
+    kind: 'webhook',
+    url: nowhere,
+  });
+  secrets.set('a webhook sink’s generated secret', hook.secret);
+  secrets.set('its key bytes in base64', hook.secret.slice('whsec_'.length));
+
   // -- credentials: issued (both forms, both algorithms), refreshed, exchanged; revoked and un-revoked
   const writer = secrets.get('admin key writer')!;
   const issued = await ok('GET', `${home}/sensors/credentials?number=3`);
@@ -244,6 +273,8 @@ describe('no secret at rest or in the logs', () => {
       .split('\n')
       .map((line) => JSON.parse(line));
     expect(requests.filter((line) => line.msg === 'request').length).toBeGreaterThan(20);
+    const sinkFailures = requests.filter((line) => line.msg === 'revocation sink delivery failed');
+    expect(new Set(sinkFailures.map((line) => line.kind))).toEqual(new Set(['rabbitmq', 'emqx', 'webhook']));
     // Controls: the search does find what is stored on purpose (a digest, a jti), in the files as captured.
     const database = Buffer.concat(
       Object.entries(captured.running)

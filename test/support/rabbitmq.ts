@@ -1,6 +1,8 @@
 // Starts a throwaway RabbitMQ node (the installed rabbitmq-server) with its own config, data, ports and epmd,
-// its MQTT plugin listening on loopback and rabbitmq_auth_backend_http pointed at gatepass; stops it all after.
+// its MQTT plugin listening on loopback, rabbitmq_auth_backend_http pointed at gatepass, and the management
+// API on its own port with one management user in the internal database; stops it all after.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,6 +27,8 @@ export interface RabbitMqNode {
   version: string;
   mqttPort: number;
   amqpPort: number;
+  /** The management HTTP API: its base URL, and a user with the `administrator` tag and no vhost access. */
+  management: { url: string; username: string; password: string };
   /** Everything the node printed (its log goes to stdout). */
   output(): string;
   /** Stops the node (SIGTERM to its process group, SIGKILL after 15 s), its epmd, and deletes its files. */
@@ -53,12 +57,18 @@ async function freePort(): Promise<number> {
 export async function startRabbitMq(script: string, options: RabbitMqOptions): Promise<RabbitMqNode> {
   const dir = mkdtempSync(join(tmpdir(), 'gatepass-rabbitmq-'));
   for (const sub of ['mnesia', 'log', 'home']) mkdirSync(join(dir, sub));
-  const [amqpPort, distPort, epmdPort, mqttPort] = [
+  const [amqpPort, distPort, epmdPort, mqttPort, managementPort] = [
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
   ];
+  const management = {
+    url: `http://127.0.0.1:${managementPort}`,
+    username: 'gatepass-sink',
+    password: randomBytes(24).toString('base64url'),
+  };
   const config = join(dir, 'rabbitmq.conf');
   writeFileSync(
     config,
@@ -68,7 +78,19 @@ export async function startRabbitMq(script: string, options: RabbitMqOptions): P
       'mqtt.allow_anonymous = false',
       'mqtt.vhost = /',
       'mqtt.exchange = amq.topic',
-      'auth_backends.1 = http',
+      // The management user in the internal database, tried first: its logins never reach gatepass's hooks
+      // (which would be sent its password), and a client id is never an internal user.
+      'auth_backends.1 = internal',
+      'auth_backends.2 = http',
+      `default_user = ${management.username}`,
+      `default_pass = ${management.password}`,
+      'default_user_tags.administrator = true',
+      // No access to any vhost: the user may only use the management API.
+      'default_permissions.configure = ^$',
+      'default_permissions.read = ^$',
+      'default_permissions.write = ^$',
+      'management.tcp.ip = 127.0.0.1',
+      `management.tcp.port = ${managementPort}`,
       'auth_http.http_method = post',
       ...['user', 'vhost', 'resource', 'topic'].map(
         (check) => `auth_http.${check}_path = ${options.hooksUrl}/${check}`,
@@ -80,7 +102,7 @@ export async function startRabbitMq(script: string, options: RabbitMqOptions): P
     ].join('\n'),
   );
   const enabledPlugins = join(dir, 'enabled_plugins');
-  writeFileSync(enabledPlugins, '[rabbitmq_mqtt,rabbitmq_auth_backend_http].\n');
+  writeFileSync(enabledPlugins, '[rabbitmq_mqtt,rabbitmq_auth_backend_http,rabbitmq_management].\n');
 
   const env = {
     ...process.env,
@@ -138,7 +160,7 @@ export async function startRabbitMq(script: string, options: RabbitMqOptions): P
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const version = /RabbitMQ (\d+\.\d+\.\d+)/.exec(output)?.[1] ?? 'unknown';
-  return { version, mqttPort, amqpPort, output: () => output, stop };
+  return { version, mqttPort, amqpPort, management, output: () => output, stop };
 }
 
 async function stopGroup(child: ChildProcess, exited: Promise<void>): Promise<void> {

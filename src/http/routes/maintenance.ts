@@ -1,5 +1,5 @@
-// /maintenance/run: the scheduled job on demand (key rotation, next keys, retired-key removal, pruning,
-// audit retention).
+// /maintenance/run: the scheduled job on demand (key rotation, next keys, retired-key removal, sink delivery,
+// pruning, audit retention).
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Api } from '../context.js';
 import { success } from '../envelope.js';
@@ -17,6 +17,8 @@ export const MaintenanceResult = z
     credentials_pruned: count('Issued-credential records of expired tokens'),
     events_pruned: count('Revocation feed events of expired tokens'),
     audit_events_pruned: count('Audit events older than GATEPASS_AUDIT_RETENTION_DAYS'),
+    sink_changes_delivered: count('Changes delivered to revocation sinks'),
+    sinks_failed: count('Revocation sinks whose delivery failed (retried with backoff)'),
   })
   .openapi('MaintenanceResult');
 
@@ -43,6 +45,8 @@ export function registerMaintenanceRoutes(api: Api) {
           credentials_pruned: counts.credentialsPruned,
           events_pruned: counts.eventsPruned,
           audit_events_pruned: counts.auditEventsPruned,
+          sink_changes_delivered: counts.sinkChangesDelivered,
+          sinks_failed: counts.sinksFailed,
         }),
         200,
       );
